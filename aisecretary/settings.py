@@ -1,0 +1,169 @@
+"""Settings for AI Secretary.
+
+The environment is read once, here, through django-environ. ``AISECRETARY_ENV``
+selects development (default), production or testing; defaults differ by
+environment and production refuses to start without what it needs. Every bad
+value raises a catalogued ``ConfigurationError`` (``dbinit.E00x``) that
+``manage.py``, ``wsgi.py`` and ``asgi.py`` render without a traceback.
+"""
+
+from pathlib import Path
+
+import environ
+
+from dbinit import configuration as conf
+from dbinit.errors import ConfigurationError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+AISECRETARY_ENV = conf.parse_environment(env.str("AISECRETARY_ENV", default=None))
+PRODUCTION = AISECRETARY_ENV == "production"
+TESTING = AISECRETARY_ENV == "testing"
+
+# --- core ---------------------------------------------------------------------
+if PRODUCTION:
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    if not SECRET_KEY:
+        raise ConfigurationError("E004", setting="SECRET_KEY", step="configuration")
+    DEBUG = False
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only-key-do-not-use-in-production")
+    DEBUG = env.bool("DEBUG", default=not TESTING)
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    # dbinit first: its runserver (start-up initialisation) must win over staticfiles'.
+    "dbinit",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "health_check",
+    "tenants",
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "aisecretary.urls"
+WSGI_APPLICATION = "aisecretary.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- dbinit -------------------------------------------------------------------
+DBINIT_CONNECT_TIMEOUT = conf.parse_seconds(
+    "DBINIT_CONNECT_TIMEOUT", env.str("DBINIT_CONNECT_TIMEOUT", default=None), 30.0 if PRODUCTION else 5.0
+)
+DBINIT_LOCK_TIMEOUT = conf.parse_seconds(
+    "DBINIT_LOCK_TIMEOUT", env.str("DBINIT_LOCK_TIMEOUT", default=None), 300.0
+)
+DBINIT_STARTUP = conf.parse_choice(
+    "DBINIT_STARTUP",
+    env.str("DBINIT_STARTUP", default=None),
+    conf.STARTUP_MODES,
+    {"development": "init", "production": "check", "testing": "off"}[AISECRETARY_ENV],
+)
+DBINIT_ADMIN_EMAIL = env.str("DBINIT_ADMIN_EMAIL", default=conf.DEFAULT_ADMIN_EMAIL)
+# Production has no default: initdb refuses the well-known one and generates one when unset.
+DBINIT_ADMIN_PASSWORD = env.str(
+    "DBINIT_ADMIN_PASSWORD", default=None if PRODUCTION else conf.WELL_KNOWN_PASSWORD
+)
+DBINIT_BACKUP_DIR = env.str("DBINIT_BACKUP_DIR", default="") or None
+
+# --- database -----------------------------------------------------------------
+DEFAULT_SQLITE_PATH = BASE_DIR / "var" / ("test.sqlite3" if TESTING else "db.sqlite3")
+_database_url = env.str("DATABASE_URL", default="")
+if not _database_url:
+    if PRODUCTION:
+        raise ConfigurationError("E004", setting="DATABASE_URL", step="configuration")
+    _database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    try:  # the embedded default works out of the box, even for a plain `migrate`
+        DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError("E016", path=str(DEFAULT_SQLITE_PATH), reason=exc.strerror, step="configuration")
+DATABASES = {"default": conf.parse_database_url(_database_url)}
+del _database_url
+
+_default_db = DATABASES["default"]
+_options = _default_db.setdefault("OPTIONS", {})
+if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    # How long a statement waits for another process's write lock before "database is locked".
+    _options.setdefault("timeout", DBINIT_CONNECT_TIMEOUT)
+    if TESTING:
+        # A real file, not SQLite's in-memory default: tests see what users get.
+        _default_db.setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "var" / "test_db.sqlite3"))
+else:
+    # One connection attempt; dbinit retries with backoff up to DBINIT_CONNECT_TIMEOUT.
+    _options.setdefault("connect_timeout", max(2, min(10, int(DBINIT_CONNECT_TIMEOUT))))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "dbinit.logfilters.ScrubSecretsFilter"}},
+    "formatters": {"dbinit": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "dbinit_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "dbinit",
+            "filters": ["scrub_secrets"],
+        },
+    },
+    "loggers": {
+        "dbinit": {
+            "handlers": ["dbinit_console"],
+            "level": env.str("DBINIT_LOG_LEVEL", default="WARNING" if TESTING else "INFO"),
+            "propagate": False,
+        },
+    },
+}

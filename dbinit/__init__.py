@@ -1,0 +1,1 @@
+"""AI Secretary database initialisation: initdb, dbhealth, dbrepair, resetdb and start-up checks."""

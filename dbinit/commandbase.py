@@ -1,0 +1,56 @@
+"""What every dbinit command shares: options, JSON/text output, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
+
+from .errors import DbinitError
+
+
+class DbinitCommand(BaseCommand):
+    # The commands must work (and explain themselves) when the database is down or damaged,
+    # so Django's system checks do not run first; dbhealth runs them on purpose.
+    requires_system_checks = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser):
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS,
+                            help='The database to work on. Defaults to the "default" database.')
+        parser.add_argument("--format", choices=["text", "json"], default="text",
+                            help="Output as readable text (default) or as one JSON document.")
+
+    def write_json(self, data):
+        self.stdout.write(json.dumps(data, indent=2, default=str))
+
+    def fail(self, error: DbinitError, returncode=1):
+        """Raise CommandError carrying the rendered catalogue entry (Django prints it, no traceback)."""
+        raise CommandError(error.render().rstrip("\n"), returncode=returncode)
+
+    def render_error(self, error: DbinitError):
+        self.stderr.write(self.style.ERROR(f"{error.code} {error.entry.title}") +
+                          (f" (step: {error.step})" if error.step else ""))
+        self.stderr.write(f"  {error.message}")
+        self.stderr.write("  To fix:")
+        for line in error.resolution:
+            self.stderr.write(f"    - {line}")
+
+    def render_warning(self, warning: DbinitError):
+        self.stdout.write(self.style.WARNING(f"  {warning.code} {warning.message}"))
+        self.stdout.write(f"    hint: {warning.hint}")
+
+    @contextmanager
+    def quiet_logger(self, verbosity):
+        """The command renders progress itself; the dbinit log joins in at -v 2 and above."""
+        logger = logging.getLogger("dbinit")
+        previous = logger.level
+        if verbosity < 2:
+            logger.setLevel(max(previous, logging.WARNING))
+        try:
+            yield
+        finally:
+            logger.setLevel(previous)

@@ -1,0 +1,165 @@
+"""Reading and validating dbinit's configuration.
+
+The ``parse_*`` functions are called by ``aisecretary/settings.py`` while the
+settings load, so they are pure Python and raise :class:`ConfigurationError`
+(a catalogued error) for every bad value. :func:`describe_database` is the
+masked view of a ``DATABASES`` entry that every command prints.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import asdict, dataclass
+
+from .errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "production", "testing")
+STARTUP_MODES = ("init", "check", "off")
+SUPPORTED_ENGINES = {
+    "django.db.backends.sqlite3": "sqlite",
+    "django.db.backends.postgresql": "postgresql",
+}
+_SQLITE_SCHEMES = {"sqlite"}
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql"}
+WELL_KNOWN_PASSWORD = "admin123"
+DEFAULT_ADMIN_EMAIL = "admin@ai-secretary.com"
+MASK = "***"
+
+
+def parse_environment(value: str | None) -> str:
+    value = (value or "development").strip().lower()
+    if value not in ENVIRONMENTS:
+        raise ConfigurationError("E001", value=value, step="configuration")
+    return value
+
+
+def parse_choice(setting: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().lower()
+    if value not in choices:
+        raise ConfigurationError(
+            "E005", setting=setting, value=value, expected="allowed values are " + ", ".join(choices),
+            step="configuration",
+        )
+    return value
+
+
+def parse_seconds(setting: str, value: str | None, default: float) -> float:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (0 < seconds <= 3600):
+        raise ConfigurationError(
+            "E005", setting=setting, value=value, expected="expected a number of seconds between 0 and 3600",
+            step="configuration",
+        )
+    return seconds
+
+
+def mask_url(url: str) -> str:
+    """``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``; never fails."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1" + MASK + "@", url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}:{MASK}@{netloc[1]}"))
+
+
+def parse_database_url(url: str) -> dict:
+    """Validate ``DATABASE_URL`` and turn it into a ``DATABASES`` entry.
+
+    django-environ does the parsing; the checks before it turn what it would
+    accept silently (unknown schemes, no database name) or raise as a bare
+    ``ValueError`` (bad port) into catalogued errors with the password masked.
+    """
+    import environ  # django-environ; imported here so importing this module stays cheap
+
+    shown = mask_url(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ConfigurationError("E002", url=shown, reason=str(exc).lower(), step="configuration") from None
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        raise ConfigurationError("E002", url=shown, reason="it is not a URL (scheme://...)", step="configuration")
+    if scheme not in _SQLITE_SCHEMES | _POSTGRES_SCHEMES:
+        raise ConfigurationError("E003", engine=scheme, step="configuration")
+    if scheme in _POSTGRES_SCHEMES:
+        if not parts.path.strip("/"):
+            raise ConfigurationError("E002", url=shown, reason="it names no database (…/NAME)", step="configuration")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ConfigurationError("E002", url=shown, reason="it names no host", step="configuration")
+    elif parts.path in ("", "/") and parts.netloc != ":memory:":
+        raise ConfigurationError("E002", url=shown, reason="it names no database file", step="configuration")
+    try:
+        config = environ.Env.db_url_config(url)
+    except (ValueError, KeyError) as exc:
+        raise ConfigurationError("E002", url=shown, reason=str(exc), step="configuration") from None
+    return config
+
+
+@dataclass(frozen=True)
+class DatabaseDescription:
+    """What a person may be shown about a database: never the password."""
+
+    alias: str
+    engine: str
+    vendor: str
+    name: str
+    host: str
+    port: str
+    user: str
+    password: str  # MASK or "" (none set)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def target(self) -> str:
+        if self.vendor == "sqlite":
+            return str(self.name)
+        return f"{self.host or 'localhost'}:{self.port or 5432}/{self.name}"
+
+
+def describe_database(settings_dict: dict, alias: str = "default") -> DatabaseDescription:
+    engine = settings_dict.get("ENGINE", "")
+    return DatabaseDescription(
+        alias=alias,
+        engine=engine,
+        vendor=SUPPORTED_ENGINES.get(engine, engine.rsplit(".", 1)[-1]),
+        name=str(settings_dict.get("NAME", "")),
+        host=str(settings_dict.get("HOST") or ""),
+        port=str(settings_dict.get("PORT") or ""),
+        user=str(settings_dict.get("USER") or ""),
+        password=MASK if settings_dict.get("PASSWORD") else "",
+    )
+
+
+def secrets_of(databases: dict) -> list[str]:
+    """Every password in ``DATABASES``: what :func:`scrub` must never let through."""
+    return [d["PASSWORD"] for d in databases.values() if d.get("PASSWORD")]
+
+
+def scrub(text: str, secrets: list[str] | None = None) -> str:
+    """Remove passwords from ``text`` (driver messages may echo the DSN)."""
+    if secrets is None:
+        from django.conf import settings
+
+        secrets = secrets_of(settings.DATABASES)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+            quoted = urllib.parse.quote(secret, safe="")
+            if quoted != secret:
+                text = text.replace(quoted, MASK)
+    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1" + MASK, text, flags=re.I)
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1" + MASK + "@", text)

@@ -1,0 +1,232 @@
+"""Reaching the database: make sure it exists, connect with retries, name what failed.
+
+Driver errors are translated into catalogued errors here, once, with the
+password scrubbed from their text (psycopg2 may echo parts of the DSN).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import Error as DjangoDatabaseError
+from django.db import connections
+
+from .configuration import describe_database, scrub
+from .errors import DbinitError
+
+logger = logging.getLogger("dbinit")
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+MINIMUM_VERSIONS = {"postgresql": (14,), "sqlite": (3, 31)}
+
+# psycopg2/libpq and sqlite3 message fragments -> catalogue id, and whether waiting may help.
+_PATTERNS = [
+    ("could not translate host name", "E012", True),
+    ("name or service not known", "E012", True),
+    ("temporary failure in name resolution", "E012", True),
+    ("password authentication failed", "E011", False),
+    ("no password supplied", "E011", False),
+    ("authentication failed", "E011", False),
+    ("pg_hba.conf", "E011", False),
+    ("does not exist", None, False),  # role or database: decided below
+    ("invalid dsn", "E018", False),
+    ("invalid connection option", "E018", False),
+    ("invalid sslmode", "E018", False),
+    ("invalid integer value", "E018", False),
+    ("invalid value for parameter", "E018", False),
+    ("database is locked", "E014", False),
+    ("file is not a database", "E015", False),
+    ("database disk image is malformed", "E015", False),
+    ("unable to open database file", "E016", False),
+    ("the database system is starting up", "E010", True),
+    ("the database system is shutting down", "E010", True),
+    ("connection refused", "E010", True),
+    ("timeout expired", "E010", True),
+    ("could not connect", "E010", True),
+    ("server closed the connection", "E010", True),
+    ("no route to host", "E010", True),
+    ("network is unreachable", "E010", True),
+    ("too many connections", "E010", True),
+    ("remaining connection slots", "E010", True),
+]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip().rstrip(".")
+    return type(exc).__name__
+
+
+def classify(exc: BaseException, alias: str = "default", step: str | None = None, timeout: float | None = None):
+    """Return ``(DbinitError, retryable)`` for a driver or Django database error."""
+    from django.conf import settings
+
+    desc = describe_database(connections[alias].settings_dict, alias)
+    reason = scrub(_first_line(exc))
+    low = str(exc).lower()
+    timeout = timeout if timeout is not None else settings.DBINIT_CONNECT_TIMEOUT
+    ctx = dict(target=desc.target(), user=desc.user, host=desc.host, name=desc.name, path=desc.name,
+               reason=reason, timeout=_seconds(timeout), during=step or "a database operation")
+    for fragment, code, retryable in _PATTERNS:
+        if fragment in low:
+            if code is None:
+                if "role" in low:
+                    code = "E011"
+                elif "database" in low and desc.vendor == "postgresql":
+                    code = "E013"
+                else:
+                    continue
+            return DbinitError(code, step=step, **ctx), retryable
+    return DbinitError("E019", step=step, **ctx), False
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def is_missing_database(error: DbinitError) -> bool:
+    return error.code == "dbinit.E013"
+
+
+# --- SQLite files ------------------------------------------------------------------
+def sqlite_path(settings_dict) -> Path | None:
+    name = str(settings_dict.get("NAME") or "")
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def check_sqlite_file(path: Path, step="database") -> bool:
+    """Raise E015 if ``path`` exists and is not an SQLite database; return whether it exists."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        raise DbinitError("E015", step=step, path=str(path)) from None
+    except OSError as exc:
+        raise DbinitError("E051", step=step, path=str(path), reason=exc.strerror) from None
+    if header and header != SQLITE_HEADER:
+        raise DbinitError("E015", step=step, path=str(path))
+    return True
+
+
+def ensure_sqlite_folder(path: Path, create=True, step="database") -> bool:
+    """Create the database file's folder; return whether it had to be created."""
+    folder = path.parent
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK):
+            raise DbinitError("E016", step=step, path=str(path), reason="permission denied")
+        return False
+    if not create:
+        return True
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or errno.errorcode.get(exc.errno, str(exc))
+        raise DbinitError("E016", step=step, path=str(path), reason=reason) from None
+    return True
+
+
+# --- connecting ------------------------------------------------------------------------
+@dataclass
+class ConnectionInfo:
+    vendor: str
+    version: str
+    attempts: int
+    round_trip_ms: float
+
+
+def connect(alias="default", timeout: float | None = None, step="connect") -> ConnectionInfo:
+    """Open the connection, retrying with backoff while waiting may help, up to ``timeout``."""
+    from django.conf import settings
+
+    timeout = settings.DBINIT_CONNECT_TIMEOUT if timeout is None else timeout
+    connection = connections[alias]
+    deadline = time.monotonic() + timeout
+    delay, attempts = 0.1, 0
+    while True:
+        attempts += 1
+        try:
+            connection.ensure_connection()
+            start = time.perf_counter()
+            with connection.cursor() as cursor:
+                # SQLite opens files lazily: this read is what finds a non-database file.
+                cursor.execute("SELECT 1" if connection.vendor != "sqlite" else "PRAGMA schema_version")
+                cursor.fetchone()
+            rtt = (time.perf_counter() - start) * 1000
+            break
+        except DjangoDatabaseError as exc:
+            _close_quietly(connection)
+            error, retryable = classify(exc, alias, step, timeout)
+            if not retryable or time.monotonic() + delay >= deadline:
+                raise error from None
+            logger.info("Database %s not reachable yet (%s); retry %d in %.1fs",
+                        error.context["target"], error.context["reason"], attempts, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    return ConnectionInfo(connection.vendor, server_version(connection), attempts, rtt)
+
+
+def _close_quietly(connection):
+    try:
+        connection.close()
+    except DjangoDatabaseError:
+        pass
+
+
+def server_version(connection) -> str:
+    if connection.vendor == "postgresql":
+        v = connection.pg_version  # e.g. 150020
+        return f"{v // 10000}.{v % 10000}"
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version
+    return "?"
+
+
+def check_server_version(connection, step="connect"):
+    minimum = MINIMUM_VERSIONS.get(connection.vendor)
+    if not minimum:
+        return
+    version = server_version(connection)
+    parts = tuple(int(p) for p in version.split(".")[: len(minimum)] if p.isdigit())
+    if parts < minimum:
+        raise DbinitError("E017", step=step, vendor=connection.vendor, version=version,
+                          minimum=".".join(map(str, minimum)))
+
+
+# --- creating a missing PostgreSQL database ---------------------------------------------
+def create_postgres_database(alias="default", step="database") -> bool:
+    """``CREATE DATABASE`` through the server's maintenance database.
+
+    Returns True if this process created it, False if another process won the
+    race (several workers starting at once is normal, not an error).
+    """
+    connection = connections[alias]
+    name = connection.settings_dict["NAME"]
+    try:
+        # Django's own way into the maintenance database ('postgres', falling back to
+        # the first database the role can reach), as its test runner uses.
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+    except DjangoDatabaseError as exc:
+        pgcode = getattr(exc.__cause__, "pgcode", None)
+        # 42P04 duplicate_database; 23505 the same race seen through pg_database's unique index.
+        if pgcode in ("42P04", "23505"):
+            return False
+        error, _ = classify(exc, alias, step)
+        if error.code in ("dbinit.E010", "dbinit.E011", "dbinit.E012", "dbinit.E018"):
+            raise error from None
+        raise DbinitError("E013", step=step, name=name, reason=scrub(_first_line(exc))) from None
+    logger.info("Created database %s", name)
+    return True

@@ -1,0 +1,316 @@
+"""The catalogue of every problem dbinit can report, and the one exception type.
+
+Each entry has a stable id in Django's check-id form (``dbinit.E010``): the
+letter is the level (C critical, E error, W warning, I info). The same id is
+used by ``initdb``, ``dbhealth``, ``dbrepair``, ``resetdb``, the Django system
+checks, the start-up hook and ``/health/``, so a code seen anywhere means one
+thing. ``docs/error-codes.md`` is generated from this module
+(``python manage.py dbinit_docs``); a test fails when the two disagree.
+
+This module is pure Python: settings import it before Django is set up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LEVELS = {"C": "critical", "E": "error", "W": "warning", "I": "info"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    message: str
+    resolution: tuple[str, ...]
+    fixable: bool = False  # ``dbrepair`` knows a safe automatic fix
+
+    @property
+    def level(self) -> str:
+        return LEVELS[self.id.split(".")[1][0]]
+
+    @property
+    def hint(self) -> str:
+        return " ".join(self.resolution)
+
+
+def _e(id, title, message, *resolution, fixable=False):
+    return Entry(f"dbinit.{id}", title, message, tuple(resolution), fixable)
+
+
+CATALOGUE: dict[str, Entry] = {
+    e.id: e
+    for e in [
+        # --- configuration -------------------------------------------------
+        _e("E001", "Unknown environment",
+           "AISECRETARY_ENV is {value!r}; allowed values are development, production, testing.",
+           "Set AISECRETARY_ENV to development, production or testing (or unset it for development)."),
+        _e("E002", "Malformed DATABASE_URL",
+           "DATABASE_URL {url} cannot be used: {reason}.",
+           "Fix DATABASE_URL; examples: sqlite:////absolute/path/db.sqlite3 or "
+           "postgres://USER:PASSWORD@HOST:5432/NAME."),
+        _e("E003", "Unsupported database engine",
+           "The database engine {engine!r} is not supported by dbinit.",
+           "Use an sqlite:// or postgres:// DATABASE_URL (engines django.db.backends.sqlite3 or "
+           "django.db.backends.postgresql)."),
+        _e("E004", "Required setting missing in production",
+           "{setting} must be set when AISECRETARY_ENV=production.",
+           "Export {setting} in the server's environment (see README, 'Environment variables')."),
+        _e("E005", "Invalid setting value",
+           "{setting} is {value!r}; {expected}.",
+           "Set {setting} to one of the values above, or unset it to use the default."),
+        _e("E006", "Well-known admin password in production",
+           "DBINIT_ADMIN_PASSWORD is the well-known development password; production refuses it.",
+           "Set DBINIT_ADMIN_PASSWORD to a strong secret, or unset it so that initdb generates one "
+           "and shows it once."),
+        _e("E007", "DEBUG is on in production",
+           "DEBUG is on while AISECRETARY_ENV=production.",
+           "Remove the DEBUG override from the production settings."),
+        _e("E008", "Unknown database alias",
+           "There is no database {alias!r} in DATABASES.",
+           "Pass --database with one of: {aliases}."),
+        # --- reaching the database ------------------------------------------
+        _e("E010", "Database server unreachable",
+           "Could not connect to {target} within {timeout}s: {reason}.",
+           "Check that the server is running and listening (pg_isready -h HOST -p PORT), that "
+           "HOST and PORT in DATABASE_URL are right, or raise DBINIT_CONNECT_TIMEOUT if it is "
+           "still starting."),
+        _e("E011", "Authentication refused",
+           "The server at {target} refused the credentials of role {user!r}: {reason}.",
+           "Check the user and password in DATABASE_URL; create the role if it does not exist "
+           "(CREATE ROLE name LOGIN PASSWORD '...')."),
+        _e("E012", "Host name cannot be resolved",
+           "The database host {host!r} cannot be resolved.",
+           "Fix HOST in DATABASE_URL, or check DNS / the container network."),
+        _e("E013", "Database missing and cannot be created",
+           "The database {name!r} does not exist and could not be created: {reason}.",
+           "Create it as a privileged role (createdb -h HOST -U ADMIN {name}) or grant CREATEDB "
+           "to the role in DATABASE_URL, then run: python manage.py initdb."),
+        _e("E014", "Database locked",
+           "The database {target} stayed locked by another process for {timeout}s.",
+           "Find and stop the process holding the lock (fuser DBFILE), or raise "
+           "DBINIT_CONNECT_TIMEOUT, then run the command again."),
+        _e("E015", "Not an SQLite database",
+           "{path} exists but is not an SQLite database (or is corrupt); it was left untouched.",
+           "Point DATABASE_URL at another file, or move this one away and restore a backup from "
+           "DBINIT_BACKUP_DIR (cp BACKUP {path}); dbinit never overwrites it."),
+        _e("E016", "SQLite path cannot be created",
+           "The folder for {path} cannot be created or written: {reason}.",
+           "Create the folder and make it writable by this user, or point DATABASE_URL elsewhere."),
+        _e("E017", "Database server version not supported",
+           "{vendor} {version} is older than the {minimum} that Django 5.2 supports.",
+           "Upgrade the database server to {vendor} {minimum} or newer."),
+        _e("E018", "Connection options rejected",
+           "The driver rejected the connection options: {reason}.",
+           "Fix the query-string options of DATABASE_URL (for example sslmode=require)."),
+        _e("E019", "Database error",
+           "The database reported an error during {during}: {reason}.",
+           "Run python manage.py dbhealth for a diagnosis; the message above is the server's."),
+        # --- migrations ------------------------------------------------------
+        _e("E020", "Migration failed",
+           "Migration {migration} failed and was rolled back: {reason}.",
+           "Fix the migration or the data it trips on, then run python manage.py initdb again; "
+           "it carries on from {migration}."),
+        _e("E021", "Inconsistent migration history",
+           "Migration history is inconsistent: {reason}.",
+           "Record the missing dependency (python manage.py dbrepair) or restore the "
+           "django_migrations table from a backup."),
+        _e("W020", "Migrations pending",
+           "{count} migration(s) not applied yet: {migrations}.",
+           "Run python manage.py initdb (or python manage.py migrate).", fixable=True),
+        _e("W021", "Applied migration missing on disk",
+           "Migration(s) recorded as applied but not found on disk: {migrations}.",
+           "Restore the migration files, or remove the records with "
+           "python manage.py dbrepair --prune.", fixable=True),
+        _e("W022", "Model changes without a migration",
+           "Models have changes that are not in a migration: {changes}.",
+           "Run python manage.py makemigrations, review and commit the new files, then "
+           "python manage.py initdb."),
+        _e("W023", "Migration edited after it was applied",
+           "Migration file(s) changed since they were applied: {migrations}.",
+           "Restore the file from version control (git checkout -- FILE); to change an applied "
+           "schema, add a new migration instead of editing an old one."),
+        _e("W024", "Migration records lost",
+           "Tables exist for {count} migration(s) that are not recorded as applied: {migrations}.",
+           "Run python manage.py dbrepair: it verifies each table and column, then records "
+           "the migrations without running them again.", fixable=True),
+        # --- schema ----------------------------------------------------------
+        _e("E030", "Table missing",
+           "Table(s) of applied migrations missing: {tables}.",
+           "Run python manage.py dbrepair to recreate them from the migration state, or restore "
+           "them from a backup.", fixable=True),
+        _e("E031", "Column missing",
+           "Column(s) of applied migrations missing: {columns}.",
+           "Run python manage.py dbrepair to add them back from the migration state, or restore "
+           "them from a backup.", fixable=True),
+        # --- seed data -------------------------------------------------------
+        _e("E040", "System tenant missing",
+           "The system tenant (slug 'system') does not exist.",
+           "Run python manage.py dbrepair (or python manage.py initdb).", fixable=True),
+        _e("E041", "System roles missing",
+           "System role(s) missing: {roles}.",
+           "Run python manage.py dbrepair (or python manage.py initdb).", fixable=True),
+        _e("E042", "Seeding failed",
+           "Seeding {what} failed: {reason}.",
+           "Run python manage.py dbhealth to see what is missing, fix it, then "
+           "python manage.py initdb."),
+        _e("W040", "No active staff admin",
+           "No active staff superuser exists, so nobody can log into the admin.",
+           "Run python manage.py initdb (seeds DBINIT_ADMIN_EMAIL) or "
+           "python manage.py createsuperuser.", fixable=True),
+        _e("W041", "Admin uses the well-known password in production",
+           "The admin {email} still has the well-known development password.",
+           "Run python manage.py changepassword {email} now."),
+        _e("W042", "Optional seed data not seeded",
+           "Optional seed data {what} could not be seeded: {reason}.",
+           "Run python manage.py dbrepair, or python manage.py initdb after fixing the cause."),
+        # --- engine specifics --------------------------------------------------
+        _e("E050", "SQLite integrity check failed",
+           "PRAGMA quick_check on {path} reported: {reason}.",
+           "Stop the servers, move the file away and restore the newest backup from "
+           "DBINIT_BACKUP_DIR; dbrepair never writes to a corrupt file."),
+        _e("E051", "SQLite file not writable",
+           "{path} (or its folder) is not writable by this user.",
+           "Fix the permissions (chown/chmod) of the file and its folder."),
+        _e("W050", "Database encoding is not UTF-8",
+           "The database encoding is {encoding}; text outside it cannot be stored.",
+           "Recreate the database with ENCODING 'UTF8' (python manage.py resetdb after a backup)."),
+        _e("W051", "Slow database round trip",
+           "A round trip to the database took {ms} ms.",
+           "Check the network path to the database server and its load."),
+        # --- locking and history ----------------------------------------------
+        _e("E060", "Initialisation lock timeout",
+           "Another process held the initialisation lock on {target} for {timeout}s.",
+           "Wait for the other initdb or server start to finish, or find it "
+           "(python manage.py dbhealth shows the holder); raise DBINIT_LOCK_TIMEOUT if "
+           "initialisation is just slow."),
+        _e("W060", "Stale initialisation lock",
+           "The initialisation lock is held by {holder}, idle for {idle}s.",
+           "Run python manage.py dbrepair to release it, after making sure no initdb is running.",
+           fixable=True),
+        _e("W061", "Last initialisation failed",
+           "The last initdb run ({when}, on {host}) ended with {outcome}.",
+           "Run python manage.py initdb again and read the failed step's message."),
+        _e("W062", "Database not initialised by initdb",
+           "No initdb run is recorded for this database.",
+           "Run python manage.py initdb."),
+        # --- destructive commands ---------------------------------------------
+        _e("E070", "Refused in production",
+           "{command} is destructive and AISECRETARY_ENV=production; it needs --force.",
+           "Re-run with --force, after taking a backup, and type the database name when asked."),
+        _e("E071", "Confirmation failed",
+           "{command} was not confirmed; nothing was changed.",
+           "Re-run and answer the prompt ({expected}), or pass --noinput in automation."),
+        _e("E072", "Backup failed",
+           "The backup of {target} failed: {reason}; nothing was changed.",
+           "Make DBINIT_BACKUP_DIR writable and check free disk space, or pass --no-backup "
+           "if you have your own backup."),
+        _e("E073", "Repair left problems",
+           "dbrepair could not fix everything: {remaining}.",
+           "Follow the manual steps listed for each remaining problem."),
+        # --- start-up ---------------------------------------------------------
+        _e("C001", "Start-up initialisation failed",
+           "The server did not start: {reason}",
+           "Fix the problem named above (its own id says how), then start the server again."),
+        _e("C002", "Start-up check failed",
+           "The server did not start: DBINIT_STARTUP=check found {reason}",
+           "Run python manage.py initdb as a release step before starting the servers, or set "
+           "DBINIT_STARTUP=init."),
+        # --- informational ----------------------------------------------------
+        _e("I001", "Database reachable",
+           "Connected to {vendor} {version} in {ms} ms.", "Nothing to do."),
+        _e("I002", "Engine details",
+           "{details}.", "Nothing to do."),
+    ]
+}
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(![rs])?\}")
+
+
+def get(code: str) -> Entry:
+    """Return the catalogue entry for ``code`` (``E010`` or ``dbinit.E010``)."""
+    if not code.startswith("dbinit."):
+        code = f"dbinit.{code}"
+    return CATALOGUE[code]
+
+
+class _Default(dict):
+    """Leave unknown placeholders visible instead of raising KeyError."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def _format(template: str, context: dict) -> str:
+    return template.format_map(_Default(context))
+
+
+class DbinitError(Exception):
+    """A catalogued failure: raised deep, rendered once at the edge."""
+
+    def __init__(self, code: str, step: str | None = None, **context):
+        self.entry = get(code)
+        self.code = self.entry.id
+        self.context = context
+        self.step = step
+        super().__init__(self.message)
+
+    @property
+    def level(self) -> str:
+        return self.entry.level
+
+    @property
+    def message(self) -> str:
+        return _format(self.entry.message, self.context)
+
+    @property
+    def resolution(self) -> list[str]:
+        return [_format(s, self.context) for s in self.entry.resolution]
+
+    @property
+    def hint(self) -> str:
+        return " ".join(self.resolution)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def render(self) -> str:
+        """The text shown to a person: id, title, message, what to do."""
+        where = f" (step: {self.step})" if self.step else ""
+        lines = [f"{self.code} {self.entry.title}{where}", f"  {self.message}", "  To fix:"]
+        lines += [f"    - {s}" for s in self.resolution]
+        return "\n".join(lines) + "\n"
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.code,
+            "level": self.level,
+            "title": self.entry.title,
+            "message": self.message,
+            "hint": self.hint,
+            "step": self.step,
+        }
+
+
+class ConfigurationError(DbinitError):
+    """Raised while reading settings; manage.py and wsgi render it without a traceback."""
+
+
+def reference_markdown() -> str:
+    """The error-code reference page, generated from the catalogue."""
+    out = [
+        "# dbinit error codes",
+        "",
+        "Generated from `dbinit/errors.py` by `python manage.py dbinit_docs`; do not edit by hand.",
+        "Ids follow Django's check ids: C critical (prevents start-up), E error, W warning, I info.",
+        "Codes marked *repairable* are fixed by `python manage.py dbrepair`.",
+        "",
+    ]
+    for entry in CATALOGUE.values():
+        tag = " *(repairable)*" if entry.fixable else ""
+        out += [f"## {entry.id}: {entry.title}{tag}", "", f"Level: {entry.level}.", "",
+                f"Message: {entry.message}", "", "Resolution:", ""]
+        out += [f"- {step}" for step in entry.resolution]
+        out.append("")
+    return "\n".join(out)

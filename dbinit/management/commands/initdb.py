@@ -1,0 +1,120 @@
+"""manage.py initdb: take the database from any state to migrated, seeded and verified."""
+
+import getpass
+import sys
+
+from django.conf import settings
+
+from dbinit import initializer
+from dbinit.commandbase import DbinitCommand
+from dbinit.configuration import WELL_KNOWN_PASSWORD
+from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
+
+STATUS_WIDTH = 13
+
+
+class Command(DbinitCommand):
+    help = (
+        "Initialise the database: validate the configuration, create the database if it is "
+        "missing (SQLite file or PostgreSQL database), connect (waiting up to "
+        "DBINIT_CONNECT_TIMEOUT), take the initialisation lock, apply pending migrations, seed "
+        "the admin user (DBINIT_ADMIN_EMAIL / DBINIT_ADMIN_PASSWORD) and verify tables, columns "
+        "and seed rows. Safe to run any number of times: a second run changes nothing. "
+        "--plan shows what would run and changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
+                            help="Never prompt (in production without DBINIT_ADMIN_PASSWORD, a "
+                                 "password is generated and shown once instead of asked for).")
+        parser.add_argument("--no-seed", action="store_false", dest="seed",
+                            help="Do not seed the admin user (reference data comes with the migrations).")
+        parser.add_argument("--plan", action="store_true",
+                            help="Show what would be done (database creation, migrations, seed) and change nothing.")
+
+    def handle(self, *args, **options):
+        self.verbosity = options["verbosity"]
+        self.json = options["format"] == "json"
+        admin_password = initializer.UNSET
+        if (options["seed"] and not options["plan"] and options["interactive"]
+                and settings.AISECRETARY_ENV == "production" and not settings.DBINIT_ADMIN_PASSWORD
+                and sys.stdin.isatty()):
+            admin_password = self.ask_password()
+        with self.quiet_logger(self.verbosity):
+            result = initializer.initialize(
+                options["database"], seed=options["seed"], plan_only=options["plan"],
+                on_event=None if self.json else self.on_event, admin_password=admin_password,
+            )
+        if self.json:
+            self.write_json(result.as_dict(include_password=True))
+        else:
+            self.render_summary(result)
+        if result.error:
+            if self.json:
+                self.render_error(result.error)
+            self.fail(result.error)
+
+    def ask_password(self):
+        while True:
+            first = getpass.getpass(f"Password for the admin {settings.DBINIT_ADMIN_EMAIL} (empty: generate one): ")
+            if not first:
+                return None
+            if first == WELL_KNOWN_PASSWORD:
+                self.stderr.write("That is the well-known development password; choose another.")
+                continue
+            if getpass.getpass("Again: ") == first:
+                return first
+            self.stderr.write("The passwords did not match.")
+
+    # --- text rendering ---------------------------------------------------------------
+    def on_event(self, event, *args):
+        if self.verbosity < 1:
+            return
+        if event == "step_end":
+            self.render_step(args[0])
+        elif event == "migration_start":
+            if not getattr(self, "migrate_header", False):
+                self.migrate_header = True
+                self.stdout.write("  migrate")
+            self.stdout.write(f"      Applying {args[0]}...", ending="")
+            self.stdout.flush()
+        elif event == "migration_end":
+            self.stdout.write(self.style.SUCCESS(" OK") + f" ({args[1]:.0f} ms)")
+
+    def render_step(self, step):
+        if step.status == FAILED:
+            status = self.style.ERROR("FAILED")
+        elif step.status == WARNING:
+            status = self.style.WARNING("warning")
+        elif step.status in (SKIPPED, PLANNED):
+            status = self.style.NOTICE(step.status)
+        else:
+            status = self.style.SUCCESS("ok")
+        name = "" if step.name == "migrate" and getattr(self, "migrate_header", False) else step.name
+        label = f"  {name:<{STATUS_WIDTH}}" if name else f"  {'':<{STATUS_WIDTH}}"
+        self.stdout.write(f"{label} {status} ({step.duration_ms:.0f} ms) {step.summary}".rstrip())
+        if step.name == "migrate" and self.verbosity >= 1 and step.status == PLANNED:
+            for label_ in step.detail.get("pending", []):
+                self.stdout.write(f"      would apply {label_}")
+        for warning in step.warnings:
+            self.render_warning(warning)
+
+    def render_summary(self, result):
+        if self.verbosity < 1 and not result.generated_password:
+            return
+        if result.generated_password:
+            self.stdout.write(self.style.WARNING(
+                f"Generated a password for the admin {settings.DBINIT_ADMIN_EMAIL}: "
+                f"{result.generated_password}\nIt is shown this once and not stored anywhere else; "
+                "change it after logging in (python manage.py changepassword)."
+            ))
+        if result.error:
+            return
+        if result.plan_only:
+            self.stdout.write(self.style.NOTICE(f"Plan only: nothing was changed ({result.duration_ms:.0f} ms)."))
+        elif result.changed:
+            self.stdout.write(self.style.SUCCESS(f"Database initialised in {result.duration_ms:.0f} ms."))
+        else:
+            self.stdout.write(self.style.SUCCESS(
+                f"Database already initialised: nothing to do ({result.duration_ms:.0f} ms)."))

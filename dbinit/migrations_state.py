@@ -1,0 +1,235 @@
+"""Migration state: plans, applying with progress, and migration file checksums.
+
+Thin wrappers over Django's loader, executor and recorder (never a hand-made
+query on ``django_migrations``). One loader per process: :func:`executor_for`
+caches it per connection, so initdb's plan, apply and verification share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import operator
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import reduce
+from io import StringIO
+
+from django.db import DatabaseError, transaction
+from django.db.transaction import TransactionManagementError
+from django.db.models import Q
+from django.db.migrations.exceptions import InconsistentMigrationHistory
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+
+from .errors import DbinitError
+
+logger = logging.getLogger("dbinit")
+
+
+def label(key) -> str:
+    return f"{key[0]}.{key[1]}"
+
+
+@dataclass
+class MigrationPlan:
+    pending: list[str] = field(default_factory=list)  # "app.name" in the order they would run
+    applied_count: int = 0
+
+
+def executor_for(connection, progress=None) -> MigrationExecutor:
+    """A migration executor whose loader has read the recorded state of ``connection``."""
+    executor = MigrationExecutor(connection, progress)
+    return executor
+
+
+def offline_plan() -> MigrationPlan:
+    """The plan for a database that does not exist yet: every migration, in order."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    graph = loader.graph
+    seen, pending = set(), []
+    for leaf in graph.leaf_nodes():
+        for key in graph.forwards_plan(leaf):
+            if key not in seen:
+                seen.add(key)
+                pending.append(label(key))
+    return MigrationPlan(pending=pending)
+
+
+def forward_plan(executor) -> list:
+    targets = executor.loader.graph.leaf_nodes()
+    return executor.migration_plan(targets)
+
+
+def check_history(executor, step="migrate"):
+    """Raise E021 for applied-before-dependency history or conflicting leaf nodes."""
+    try:
+        executor.loader.check_consistent_history(executor.connection)
+    except InconsistentMigrationHistory as exc:
+        raise DbinitError("E021", step=step, reason=str(exc).rstrip(".")) from None
+    conflicts = executor.loader.detect_conflicts()
+    if conflicts:
+        names = "; ".join(f"{', '.join(sorted(n))} in {app}" for app, n in sorted(conflicts.items()))
+        raise DbinitError("E021", step=step, reason=f"conflicting leaf migrations ({names}); "
+                          "run python manage.py makemigrations --merge")
+
+
+def plan_of(executor) -> MigrationPlan:
+    plan = forward_plan(executor)
+    return MigrationPlan(
+        pending=[f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards],
+        applied_count=len(executor.loader.applied_migrations),
+    )
+
+
+@dataclass
+class ApplyReport:
+    applied: list[str] = field(default_factory=list)
+    durations_ms: dict = field(default_factory=dict)
+
+
+def apply(executor, plan, *, on_event=None, step="migrate") -> ApplyReport:
+    """Apply ``plan`` as ``manage.py migrate`` does, with the same signals.
+
+    Each migration runs in its own transaction (DDL is transactional on both
+    engines), so a failure leaves the database as it was before that migration
+    and the next run carries on from there.
+    """
+    from django.apps import apps as global_apps
+    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
+    from django.db.migrations.state import ModelState
+
+    report = ApplyReport()
+    current = {"key": None, "start": 0.0}
+
+    def progress(action, migration=None, fake=False):
+        if action == "apply_start":
+            current.update(key=label((migration.app_label, migration.name)), start=time.perf_counter())
+            if on_event:
+                on_event("migration_start", current["key"])
+        elif action == "apply_success":
+            ms = (time.perf_counter() - current["start"]) * 1000
+            report.applied.append(current["key"])
+            report.durations_ms[current["key"]] = round(ms, 1)
+            if on_event:
+                on_event("migration_end", current["key"], ms)
+            current["key"] = None
+
+    executor.progress_callback = progress
+    connection = executor.connection
+    targets = executor.loader.graph.leaf_nodes()
+    quiet = StringIO()
+    pre_state = executor._create_project_state(with_applied_migrations=True)
+    emit_pre_migrate_signal(0, False, connection.alias, stdout=quiet, apps=pre_state.apps, plan=plan)
+    try:
+        post_state = executor.migrate(targets, plan=plan, state=pre_state.clone())
+    except Exception as exc:  # DatabaseError, or a migration's own Python (RunPython): same report
+        _discard_broken_transaction(connection)
+        record_checksums(connection, report.applied)
+        raise _migration_error(exc, connection, current["key"], step) from None
+    post_state.clear_delayed_apps_cache()
+    post_apps = post_state.apps
+    with post_apps.bulk_update():
+        keys = []
+        for model_state in post_apps.real_models:
+            key = model_state.app_label, model_state.name_lower
+            keys.append(key)
+            post_apps.unregister_model(*key)
+    post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*k)) for k in keys])
+    emit_post_migrate_signal(0, False, connection.alias, stdout=quiet, apps=post_apps, plan=plan)
+    record_checksums(connection, report.applied)
+    return report
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first database error behind ``exc`` (Django's SQLite schema editor can mask it)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, DatabaseError) and not isinstance(seen, TransactionManagementError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+def _migration_error(exc, connection, key, step) -> DbinitError:
+    from .configuration import scrub
+    from .database import classify
+
+    cause = _root_cause(exc)
+    if isinstance(cause, DatabaseError):
+        error, _ = classify(cause, connection.alias, step)
+        if error.code in ("dbinit.E014", "dbinit.E010", "dbinit.E015"):
+            return error
+        reason = error.context["reason"]
+    else:
+        reason = scrub(f"{type(cause).__name__}: {cause}".strip().splitlines()[0])
+    return DbinitError("E020", step=step, migration=key or "?", reason=reason)
+
+
+def _discard_broken_transaction(connection):
+    """Roll back what the failed migration left open, so the connection is usable again.
+
+    The executor runs each migration in an atomic block; when the SQLite schema editor
+    raises from its own ``__exit__`` the block is never closed. Closing the connection
+    discards the uncommitted transaction (the migration's changes) in every case.
+    """
+    if connection.in_atomic_block:
+        connection.needs_rollback = False
+        connection.in_atomic_block = False
+        connection.savepoint_ids = []
+        connection.atomic_blocks = []
+        connection.commit_on_exit = True
+    connection.close()
+
+
+# --- checksums ---------------------------------------------------------------------------
+def migration_file(app_label: str, name: str, loader=None):
+    """Path of a migration's source file, or None if it is not on disk."""
+    module = sys.modules.get(f"{_migrations_module(app_label)}.{name}")
+    if module is None and loader is not None:
+        migration = loader.disk_migrations.get((app_label, name))
+        module = sys.modules.get(type(migration).__module__) if migration else None
+    return getattr(module, "__file__", None)
+
+
+def _migrations_module(app_label):
+    module, _ = MigrationLoader.migrations_module(app_label)
+    return module
+
+
+def file_checksum(path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def record_checksums(connection, labels) -> int:
+    """Store the checksum of each applied migration's file (replacing an older one)."""
+    if not labels:
+        return 0
+    from .models import MigrationChecksum
+
+    table = MigrationChecksum._meta.db_table
+    try:
+        with connection.cursor() as cursor:
+            if table not in connection.introspection.table_names(cursor):
+                return 0
+        rows = []
+        for item in labels:
+            app, name = item.split(".", 1)
+            digest = file_checksum(migration_file(app, name))
+            if digest:
+                rows.append(MigrationChecksum(app=app, name=name, checksum=digest))
+        manager = MigrationChecksum.objects.using(connection.alias)
+        if rows:
+            stale = reduce(operator.or_, (Q(app=r.app, name=r.name) for r in rows))
+            with transaction.atomic(using=connection.alias):
+                manager.filter(stale).delete()
+                manager.bulk_create(rows)
+        return len(rows)
+    except DatabaseError as exc:  # bookkeeping must never fail an initialisation
+        logger.warning("Could not record migration checksums: %s", exc)
+        return 0

@@ -1,0 +1,5 @@
+"""Signal receivers (connected by DbinitConfig.ready)."""
+
+
+def connect(app_config):
+    pass

@@ -1,0 +1,34 @@
+from django.db import models
+
+SYSTEM_TENANT_SLUG = "system"
+SYSTEM_TENANT_NAME = "System"
+
+
+class TenantQuerySet(models.QuerySet):
+    def system(self):
+        return self.get(slug=SYSTEM_TENANT_SLUG)
+
+
+class Tenant(models.Model):
+    """An organisation using AI Secretary; the tenant with slug ``system`` owns the operators."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.slug,)
+
+    @property
+    def is_system(self) -> bool:
+        return self.slug == SYSTEM_TENANT_SLUG

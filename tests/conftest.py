@@ -1,0 +1,90 @@
+"""Shared fixtures.
+
+Each pytest run targets one engine: the engine of ``DATABASE_URL`` (SQLite by
+default; ``make test`` runs the suite again with PostgreSQL). In-process tests
+use pytest-django's isolated ``test_`` database; subprocess tests get a
+:class:`~tests.scratch.ScratchDatabase` of the same engine, created fresh.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+from tests.scratch import ScratchDatabase, manage, postgres_reachable, postgres_server_url
+
+ENGINE = "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
+
+
+def pytest_report_header(config):
+    return f"dbinit test engine: {ENGINE} ({'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'default SQLite file'})"
+
+
+def pytest_collection_modifyitems(config, items):
+    if ENGINE == "postgresql":
+        why = postgres_reachable(postgres_server_url()) or postgres_reachable(os.environ.get("DATABASE_URL"))
+        if why:
+            message = f"PostgreSQL not reachable at {postgres_server_url()}: {why}"
+            if os.environ.get("REQUIRE_POSTGRES") == "1":
+                raise pytest.UsageError(message + " (REQUIRE_POSTGRES=1 makes this a failure)")
+            config.issue_config_time_warning(pytest.PytestWarning(message + "; PostgreSQL tests skipped"), 2)
+            skip = pytest.mark.skip(reason=message)
+            for item in items:
+                item.add_marker(skip)
+            return
+    for item in items:
+        if ENGINE == "sqlite" and item.get_closest_marker("postgresql_only"):
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL-only behaviour; runs in the PostgreSQL pass"))
+        if ENGINE == "postgresql" and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="SQLite-only behaviour; runs in the SQLite pass"))
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    return ENGINE
+
+
+@pytest.fixture
+def fresh_db(tmp_path):
+    """A database that does not exist yet (no file / no database on the server)."""
+    db = ScratchDatabase.new(ENGINE, tmp_path)
+    yield db
+    db.drop()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    """One database initialised by initdb, copied by ``initialized_db`` (faster than initdb each time)."""
+    db = ScratchDatabase.new(ENGINE, tmp_path_factory.mktemp("template"))
+    result = manage("initdb", "--noinput", db=db)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield db
+    db.drop()
+
+
+@pytest.fixture
+def initialized_db(template_db, tmp_path):
+    """A fresh copy of a fully initialised database (migrated, seeded, admin present)."""
+    db = ScratchDatabase.new(ENGINE, tmp_path)
+    db.clone_from(template_db)
+    yield db
+    db.drop()
+
+
+@pytest.fixture
+def run(request):
+    """``run("initdb", db=...)``: manage.py in a subprocess."""
+    return manage
+
+
+@pytest.fixture
+def chromium_path():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("REQUIRE_E2E") == "1":
+            pytest.fail("Chromium is not installed and REQUIRE_E2E=1")
+        pytest.skip("Chromium is not installed (apt-get install chromium); end-to-end test skipped")
+    return path

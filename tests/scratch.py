@@ -1,0 +1,200 @@
+"""Scratch databases for tests: real SQLite files and real PostgreSQL databases.
+
+A :class:`ScratchDatabase` is a database the test owns (a fresh file in a
+temporary folder, or a fresh PostgreSQL database with a random name), a URL
+to hand to ``manage.py`` in a subprocess, and direct SQL access that does not
+go through Django (so a test can damage and inspect it for real).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEST_POSTGRES_URL = "postgres://root@127.0.0.1:5432/postgres"
+
+
+def postgres_server_url() -> str:
+    return os.environ.get("TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+
+
+def _pg_connect(url: str, dbname: str | None = None):
+    parts = urllib.parse.urlsplit(url)
+    return psycopg2.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=urllib.parse.unquote(parts.username or "") or None,
+        password=urllib.parse.unquote(parts.password or "") or None,
+        dbname=dbname or parts.path.lstrip("/") or "postgres",
+        connect_timeout=3,
+    )
+
+
+def postgres_reachable(url: str | None = None) -> str | None:
+    """None if the server answers, else why not."""
+    try:
+        _pg_connect(url or postgres_server_url()).close()
+        return None
+    except psycopg2.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+@dataclass
+class ScratchDatabase:
+    engine: str  # "sqlite" or "postgresql"
+    url: str
+    path: Path | None = None  # SQLite file
+    name: str = ""  # PostgreSQL database name
+    server_url: str = ""
+    env: dict = field(default_factory=dict)
+
+    # --- lifecycle -----------------------------------------------------------------
+    @classmethod
+    def new(cls, engine: str, tmp_path: Path) -> ScratchDatabase:
+        if engine == "sqlite":
+            path = tmp_path / "data" / "db.sqlite3"
+            return cls(engine, f"sqlite:///{path}", path=path)
+        server = postgres_server_url()
+        name = f"dbinit_t_{uuid.uuid4().hex[:12]}"
+        return cls(engine, with_database(server, name), name=name, server_url=server)
+
+    def exists(self) -> bool:
+        if self.engine == "sqlite":
+            return self.path.exists()
+        with self._server() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.name])
+            return cur.fetchone() is not None
+
+    def create_empty(self):
+        if self.engine == "sqlite":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            sqlite3.connect(self.path).close()
+        else:
+            self._server_exec(f'CREATE DATABASE "{self.name}"')
+
+    def clone_from(self, other: ScratchDatabase):
+        """Copy ``other`` (an initialised template) into this database: fast set-up."""
+        if self.engine == "sqlite":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            src, dst = sqlite3.connect(other.path), sqlite3.connect(self.path)
+            src.backup(dst)
+            src.close()
+            dst.close()
+        else:
+            self._server_exec(f'CREATE DATABASE "{self.name}" TEMPLATE "{other.name}"')
+
+    def drop(self):
+        if self.engine == "postgresql":
+            self._server_exec(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def _server(self):
+        conn = _pg_connect(self.server_url)
+        conn.autocommit = True
+        return conn
+
+    def _server_exec(self, sql):
+        conn = self._server()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    # --- direct SQL (no Django) ----------------------------------------------------
+    def connect(self):
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.path, timeout=10)
+            conn.isolation_level = None
+            return conn
+        conn = _pg_connect(self.server_url, self.name)
+        conn.autocommit = True
+        return conn
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute(sql.replace("%s", "?") if self.engine == "sqlite" else sql, params)
+            rows = cur.fetchall() if cur.description else []
+            cur.close()
+            return rows
+        finally:
+            conn.close()
+
+    def execute(self, *statements: str):
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            for sql in statements:
+                cur.execute(sql)
+            cur.close()
+        finally:
+            conn.close()
+
+    def scalar(self, sql: str, params=()):
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def tables(self) -> set[str]:
+        if self.engine == "sqlite":
+            return {r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table'")}
+        return {r[0] for r in self.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+
+    def columns(self, table: str) -> set[str]:
+        if self.engine == "sqlite":
+            return {r[1] for r in self.query(f'PRAGMA table_info("{table}")')}
+        return {r[0] for r in self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "AND table_schema = current_schema()", (table,))}
+
+    def applied_migrations(self) -> list[tuple[str, str]]:
+        return [tuple(r) for r in self.query("SELECT app, name FROM django_migrations ORDER BY id")]
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows in every table: what a test compares before and after to prove nothing was lost."""
+        return {t: self.scalar(f'SELECT COUNT(*) FROM "{t}"') for t in sorted(self.tables())}
+
+    def drop_table(self, table: str):
+        self.execute(f'DROP TABLE "{table}"' + (" CASCADE" if self.engine == "postgresql" else ""))
+
+    def drop_column(self, table: str, column: str):
+        self.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+
+
+def manage(*args: str, db: ScratchDatabase | None = None, env: dict | None = None, timeout=120,
+           input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``python manage.py ARGS`` in a subprocess, as a user would, against ``db``."""
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("DBINIT_", "DJANGO_")) and k not in ("DATABASE_URL",)}
+    full_env.update({
+        "AISECRETARY_ENV": "development",
+        "DBINIT_CONNECT_TIMEOUT": "5",
+        "DBINIT_STARTUP": "off",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    if db is not None:
+        full_env["DATABASE_URL"] = db.url
+        full_env.update(db.env)
+    full_env.update(env or {})
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+        input=input, stdin=None if input is not None else subprocess.DEVNULL,
+    )
