@@ -147,6 +147,9 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
+# /health/: warnings (e.g. pending migrations) are reported but keep the probe green.
+HEALTH_CHECK = {"WARNINGS_AS_ERRORS": False, "DISABLE_THREADING": True}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

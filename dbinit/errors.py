@@ -70,6 +70,9 @@ CATALOGUE: dict[str, Entry] = {
         _e("E008", "Unknown database alias",
            "There is no database {alias!r} in DATABASES.",
            "Pass --database with one of: {aliases}."),
+        _e("E009", "Database not created yet",
+           "The database {name} does not exist yet.",
+           "Run python manage.py initdb: it creates the database, migrates and seeds it."),
         # --- reaching the database ------------------------------------------
         _e("E010", "Database server unreachable",
            "Could not connect to {target} within {timeout}s: {reason}.",
@@ -222,6 +225,18 @@ CATALOGUE: dict[str, Entry] = {
            "Connected to {vendor} {version} in {ms} ms.", "Nothing to do."),
         _e("I002", "Engine details",
            "{details}.", "Nothing to do."),
+        _e("I003", "Migrations applied", "All migrations are applied and the history is consistent.",
+           "Nothing to do."),
+        _e("I004", "Schema matches the models", "Every model's table and columns are present.", "Nothing to do."),
+        _e("I005", "Seed data present", "System tenant, system roles and an active staff admin are present.",
+           "Nothing to do."),
+        _e("I006", "Configuration valid", "Environment, engine and production settings are valid.",
+           "Nothing to do."),
+        _e("I007", "Last initialisation succeeded", "The last initdb run succeeded.", "Nothing to do."),
+        _e("I008", "Migration files unchanged", "Applied migration files match their recorded checksums.",
+           "Nothing to do."),
+        _e("I009", "Models match migrations", "No model change is missing a migration.", "Nothing to do."),
+        _e("I010", "Initialisation lock", "Who holds the initialisation lock, if anyone.", "Nothing to do."),
     ]
 }
 

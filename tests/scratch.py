@@ -179,6 +179,11 @@ class ScratchDatabase:
 def manage(*args: str, db: ScratchDatabase | None = None, env: dict | None = None, timeout=120,
            input: str | None = None) -> subprocess.CompletedProcess:
     """Run ``python manage.py ARGS`` in a subprocess, as a user would, against ``db``."""
+    return python(str(ROOT / "manage.py"), *args, db=db, env=env, timeout=timeout, input=input)
+
+
+def subprocess_env(db: ScratchDatabase | None = None, env: dict | None = None) -> dict:
+    """The environment a subprocess gets: development defaults, ``db``'s URL, then ``env``."""
     full_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("DBINIT_", "DJANGO_")) and k not in ("DATABASE_URL",)}
     full_env.update({
@@ -187,14 +192,20 @@ def manage(*args: str, db: ScratchDatabase | None = None, env: dict | None = Non
         "DBINIT_STARTUP": "off",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(ROOT),
     })
     if db is not None:
         full_env["DATABASE_URL"] = db.url
         full_env.update(db.env)
     full_env.update(env or {})
-    full_env = {k: v for k, v in full_env.items() if v is not None}
+    return {k: v for k, v in full_env.items() if v is not None}
+
+
+def python(*args: str, db: ScratchDatabase | None = None, env: dict | None = None, timeout=120,
+           input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` in a subprocess from the project root."""
     return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *args],
+        cwd=ROOT, env=subprocess_env(db, env), capture_output=True, text=True, timeout=timeout,
         input=input, stdin=None if input is not None else subprocess.DEVNULL,
     )

@@ -1,0 +1,473 @@
+"""Health checks: one set of checks for dbhealth, ``manage.py check``, /health/ and dbrepair.
+
+A check is a small function taking a :class:`HealthContext` and returning
+findings (catalogue id, message, hint, and the context a repair needs). The
+runner times each check and collects a :class:`HealthReport`. No check reads
+rows of user tables: existence tests use ``EXISTS``-style queries and the
+schema comes from the catalogue, so the cost does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from . import database as db
+from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
+from .errors import DbinitError
+
+logger = logging.getLogger("dbinit")
+
+# Severity order, as in django.core.checks (DEBUG 10 .. CRITICAL 50).
+LEVEL_NUMBERS = {"debug": 10, "info": 20, "ok": 20, "warning": 30, "error": 40, "critical": 50}
+SQLITE_QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
+SLOW_ROUND_TRIP_MS = 250.0
+
+
+@dataclass
+class Finding:
+    """One result line: a catalogue id, the status it implies, and a message a person can act on."""
+
+    check: str
+    id: str
+    status: str  # ok, info, warning, error, critical
+    message: str
+    hint: str = ""
+    duration_ms: float = 0.0
+    context: dict = field(default_factory=dict)
+    fixable: bool = False
+
+    @classmethod
+    def problem(cls, check, error: DbinitError) -> Finding:
+        return cls(check=check, id=error.code, status=error.level, message=error.message, hint=error.hint,
+                   context=dict(error.context), fixable=error.entry.fixable)
+
+    @property
+    def level_number(self) -> int:
+        return LEVEL_NUMBERS[self.status]
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "check": self.check, "status": self.status, "message": self.message,
+                "hint": self.hint, "duration_ms": round(self.duration_ms, 1)}
+
+
+@dataclass
+class HealthReport:
+    database: dict
+    findings: list[Finding] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    @property
+    def status(self) -> str:
+        worst = max((f.level_number for f in self.findings), default=20)
+        return "error" if worst >= 40 else "warning" if worst >= 30 else "ok"
+
+    def problems(self, min_level="warning") -> list[Finding]:
+        floor = LEVEL_NUMBERS[min_level]
+        return [f for f in self.findings if f.level_number >= floor]
+
+    def find(self, code) -> Finding | None:
+        return next((f for f in self.findings if f.id == code), None)
+
+    def as_dict(self) -> dict:
+        return {"status": self.status, "database": self.database, "duration_ms": round(self.duration_ms, 1),
+                "checks": [f.as_dict() for f in self.findings]}
+
+
+class HealthContext:
+    """What the checks share for one database: the connection and one migration loader."""
+
+    def __init__(self, alias="default", connect_timeout=0.0):
+        self.alias = alias
+        self.connect_timeout = connect_timeout
+        self.reachable = False
+        self.tables: dict[str, set[str]] | None = None
+
+    @property
+    def connection(self):
+        return connections[self.alias]
+
+    @cached_property
+    def executor(self):
+        from django.db.migrations.executor import MigrationExecutor
+
+        return MigrationExecutor(self.connection)
+
+    @cached_property
+    def pending(self) -> list:
+        from .migrations_state import forward_plan
+
+        return [m for m, backwards in forward_plan(self.executor) if not backwards]
+
+    @cached_property
+    def pending_apps(self) -> set[str]:
+        return {m.app_label for m in self.pending}
+
+    def columns(self) -> dict[str, set[str]]:
+        if self.tables is None:
+            from .schema import columns_by_table
+
+            self.tables = columns_by_table(self.connection)
+        return self.tables
+
+
+# --- configuration checks (no database) ----------------------------------------------
+def check_configuration(ctx: HealthContext) -> list[Finding]:
+    name = "configuration"
+    found = []
+    engine = connections.settings[ctx.alias].get("ENGINE", "") if ctx.alias in connections.settings else ""
+    if ctx.alias not in settings.DATABASES:
+        return [Finding.problem(name, DbinitError("E008", alias=ctx.alias, aliases=", ".join(settings.DATABASES)))]
+    if engine not in SUPPORTED_ENGINES:
+        found.append(Finding.problem(name, DbinitError("E003", engine=engine)))
+    if settings.AISECRETARY_ENV == "production":
+        if not settings.SECRET_KEY or settings.SECRET_KEY.startswith("django-insecure"):
+            found.append(Finding.problem(name, DbinitError("E004", setting="SECRET_KEY")))
+        if settings.DEBUG:
+            found.append(Finding.problem(name, DbinitError("E007")))
+        if settings.DBINIT_ADMIN_PASSWORD == WELL_KNOWN_PASSWORD:
+            found.append(Finding.problem(name, DbinitError("E006")))
+    if not found:
+        desc = describe_database(connections.settings[ctx.alias], ctx.alias)
+        found.append(Finding(check=name, id="dbinit.I006", status="ok",
+                             message=f"{settings.AISECRETARY_ENV} environment, {desc.vendor} at {desc.target()}."))
+    return found
+
+
+# --- database checks ------------------------------------------------------------------
+def check_connectivity(ctx: HealthContext) -> list[Finding]:
+    name = "connectivity"
+    vendor = ctx.connection.vendor
+    if vendor == "sqlite":
+        path = db.sqlite_path(ctx.connection.settings_dict)
+        if path is not None:
+            try:
+                if not db.check_sqlite_file(path, step="health"):
+                    # Connecting would create an empty file: a health check must not.
+                    return [Finding.problem(name, DbinitError("E009", name=str(path)))]
+            except DbinitError as exc:
+                return [Finding.problem(name, exc)]
+    try:
+        info = db.connect(ctx.alias, timeout=ctx.connect_timeout, step="health")
+        db.check_server_version(ctx.connection, step="health")
+    except DbinitError as exc:
+        if db.is_missing_database(exc):
+            exc = DbinitError("E009", name=exc.context.get("name"))
+        return [Finding.problem(name, exc)]
+    ctx.reachable = True
+    found = [Finding(check=name, id="dbinit.I001", status="ok",
+                     message=f"Connected to {info.vendor} {info.version}; round trip {info.round_trip_ms:.1f} ms.")]
+    if info.round_trip_ms > SLOW_ROUND_TRIP_MS:
+        found.append(Finding.problem(name, DbinitError("W051", ms=f"{info.round_trip_ms:.0f}")))
+    return found
+
+
+def check_engine(ctx: HealthContext) -> list[Finding]:
+    name = "engine"
+    conn = ctx.connection
+    details, found = [], []
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            path = db.sqlite_path(conn.settings_dict)
+            cursor.execute("PRAGMA journal_mode")
+            details.append(f"journal mode {cursor.fetchone()[0]}")
+            if path is not None:
+                size = path.stat().st_size if path.exists() else 0
+                if size <= SQLITE_QUICK_CHECK_MAX_BYTES:
+                    cursor.execute("PRAGMA quick_check(5)")
+                    result = "; ".join(r[0] for r in cursor.fetchall())
+                    if result != "ok":
+                        found.append(Finding.problem(name, DbinitError("E050", path=str(path), reason=result)))
+                    else:
+                        details.append("quick_check ok")
+                else:
+                    details.append(f"quick_check skipped ({size // 1048576} MiB file)")
+                if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+                    found.append(Finding.problem(name, DbinitError("E051", path=str(path))))
+                else:
+                    details.append("file writable")
+        elif conn.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_encoding_to_char(d.encoding), r.rolcreatedb, r.rolsuper FROM pg_database d, pg_roles r "
+                "WHERE d.datname = current_database() AND r.rolname = current_user"
+            )
+            encoding, createdb, superuser = cursor.fetchone()
+            details.append(f"encoding {encoding}")
+            details.append("role may create databases" if (createdb or superuser) else "role may not create databases")
+            if encoding.upper() not in ("UTF8", "UTF-8"):
+                found.append(Finding.problem(name, DbinitError("W050", encoding=encoding)))
+    found.insert(0, Finding(check=name, id="dbinit.I002", status="info",
+                            message=f"{conn.vendor}: {', '.join(details)}."))
+    return found
+
+
+def check_migrations(ctx: HealthContext) -> list[Finding]:
+    from django.db.migrations.exceptions import InconsistentMigrationHistory
+
+    name = "migrations"
+    loader = ctx.executor.loader
+    found = []
+    try:
+        loader.check_consistent_history(ctx.connection)
+    except InconsistentMigrationHistory as exc:
+        found.append(Finding.problem(name, DbinitError("E021", reason=str(exc).rstrip("."))))
+    missing_on_disk = sorted(
+        f"{a}.{n}" for a, n in loader.applied_migrations
+        if (a, n) not in loader.graph.nodes and not _replaced(loader, (a, n))
+    )
+    if missing_on_disk:
+        f = Finding.problem(name, DbinitError("W021", migrations=", ".join(missing_on_disk)))
+        f.context["records"] = missing_on_disk
+        found.append(f)
+    pending = [f"{m.app_label}.{m.name}" for m in ctx.pending]
+    lost = _lost_records(ctx)
+    if lost:
+        f = Finding.problem(name, DbinitError("W024", count=len(lost), migrations=", ".join(lost)))
+        f.context["records"] = lost
+        found.append(f)
+    if pending:
+        f = Finding.problem(name, DbinitError("W020", count=len(pending), migrations=_short(pending)))
+        f.context["pending"] = pending
+        found.append(f)
+    if not found:
+        found.append(Finding(check=name, id="dbinit.I003", status="ok",
+                             message=f"All {len(loader.applied_migrations)} migrations applied; history consistent."))
+    return found
+
+
+def _replaced(loader, key) -> bool:
+    return any(key in m.replaces for m in loader.disk_migrations.values() if getattr(m, "replaces", None))
+
+
+def _short(items, limit=6) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _lost_records(ctx) -> list[str]:
+    """Pending migrations whose tables already exist: records lost, not work to do."""
+    from django.db.migrations.operations import CreateModel
+
+    if not ctx.pending:
+        return []
+    tables = ctx.columns()
+    lost = []
+    for migration in ctx.pending:
+        created = [op.options.get("db_table") or f"{migration.app_label}_{op.name_lower}"
+                   for op in migration.operations if isinstance(op, CreateModel)]
+        if created and all(t in tables for t in created):
+            lost.append(f"{migration.app_label}.{migration.name}")
+    return lost
+
+
+def check_model_changes(ctx: HealthContext) -> list[Finding]:
+    """What ``makemigrations --check`` would catch: models changed without a migration."""
+    from django.apps import apps
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.state import ProjectState
+
+    name = "model_changes"
+    loader = ctx.executor.loader
+    changes = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps)).changes(graph=loader.graph)
+    if changes:
+        described = [f"{app}: " + ", ".join(op.describe() for m in ms for op in m.operations)
+                     for app, ms in sorted(changes.items())]
+        return [Finding.problem(name, DbinitError("W022", changes="; ".join(described)))]
+    return [Finding(check=name, id="dbinit.I009", status="ok", message="Models match the migrations.")]
+
+
+def check_checksums(ctx: HealthContext) -> list[Finding]:
+    from .migrations_state import file_checksum, migration_file
+    from .models import MigrationChecksum
+
+    name = "checksums"
+    if MigrationChecksum._meta.db_table not in ctx.columns():
+        return [Finding(check=name, id="dbinit.I008", status="info", message="No checksums recorded yet.")]
+    changed = []
+    rows = list(MigrationChecksum.objects.using(ctx.alias).values_list("app", "name", "checksum"))
+    for app, mig, digest in rows:
+        path = migration_file(app, mig, ctx.executor.loader)
+        if path is None:
+            continue  # reported by the migrations check (W021)
+        if file_checksum(path) != digest:
+            changed.append(f"{app}.{mig}")
+    if changed:
+        f = Finding.problem(name, DbinitError("W023", migrations=", ".join(sorted(changed))))
+        f.context["migrations"] = sorted(changed)
+        return [f]
+    return [Finding(check=name, id="dbinit.I008", status="ok",
+                    message=f"{len(rows)} applied migration file(s) unchanged since they were applied.")]
+
+
+def check_schema(ctx: HealthContext) -> list[Finding]:
+    from .schema import compare, expected_models
+
+    name = "schema"
+    # Tables of apps with pending migrations are reported as pending migrations, not damage.
+    models = [m for m in expected_models(ctx.connection) if m._meta.app_label not in ctx.pending_apps]
+    report = compare(ctx.connection, models, ctx.columns())
+    found = []
+    if report.missing_tables:
+        f = Finding.problem(name, DbinitError("E030", tables=", ".join(report.missing_tables)))
+        f.context["tables"] = report.missing_tables
+        found.append(f)
+    if report.missing_columns:
+        f = Finding.problem(name, DbinitError("E031", columns=", ".join(report.missing_columns)))
+        f.context["columns"] = report.missing_columns
+        found.append(f)
+    if not found:
+        found.append(Finding(check=name, id="dbinit.I004", status="ok",
+                             message=f"{report.tables_expected} tables and all their columns present."))
+    return found
+
+
+def check_seed(ctx: HealthContext) -> list[Finding]:
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Role
+    from tenants.models import Tenant
+
+    from .seeding import SYSTEM_TENANT, missing_roles
+
+    name = "seed"
+    User = get_user_model()
+    tables = ctx.columns()
+    if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
+        return [Finding(check=name, id="dbinit.I005", status="info",
+                        message="Seed data not checked: its tables are not there yet.")]
+    found = []
+    using = ctx.alias
+    if not Tenant.objects.using(using).filter(slug=SYSTEM_TENANT["slug"]).exists():
+        found.append(Finding.problem(name, DbinitError("E040")))
+    roles = missing_roles(using)
+    if roles:
+        f = Finding.problem(name, DbinitError("E041", roles=", ".join(roles)))
+        f.context["roles"] = roles
+        found.append(f)
+    admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
+    if not admins.exists():
+        found.append(Finding.problem(name, DbinitError("W040")))
+    elif settings.AISECRETARY_ENV == "production":
+        from django.contrib.auth.hashers import check_password
+
+        admin = User.objects.using(using).filter(email__iexact=settings.DBINIT_ADMIN_EMAIL).only("password").first()
+        # hashers.check_password (not User.check_password): no setter, so a check never rewrites the hash.
+        if admin is not None and check_password(WELL_KNOWN_PASSWORD, admin.password):
+            found.append(Finding.problem(name, DbinitError("W041", email=settings.DBINIT_ADMIN_EMAIL)))
+    if not found:
+        found.append(Finding(check=name, id="dbinit.I005", status="ok",
+                             message="System tenant, system roles and an active staff admin present."))
+    return found
+
+
+def check_history(ctx: HealthContext) -> list[Finding]:
+    from .models import InitializationRun
+
+    name = "history"
+    if InitializationRun._meta.db_table not in ctx.columns():
+        return [Finding.problem(name, DbinitError("W062"))]
+    last = InitializationRun.objects.using(ctx.alias).order_by("-started_at", "-id").first()
+    if last is None:
+        return [Finding.problem(name, DbinitError("W062"))]
+    when = last.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if last.outcome == "failed":
+        f = Finding.problem(name, DbinitError("W061", when=when, host=last.host,
+                                              outcome=f"failed ({last.error_code})"))
+        return [f]
+    total = sum(s.get("duration_ms", 0) for s in last.steps)
+    return [Finding(check=name, id="dbinit.I007", status="ok",
+                    message=f"Last {last.trigger} run {when} on {last.host}: {last.outcome} in {total:.0f} ms.")]
+
+
+def check_lock(ctx: HealthContext) -> list[Finding]:
+    from .locking import advisory_lock_holder, lock_file_for
+
+    name = "lock"
+    conn = ctx.connection
+    if conn.vendor == "postgresql":
+        holder = advisory_lock_holder(conn)
+        if holder is None:
+            return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
+        stale_after = settings.DBINIT_LOCK_TIMEOUT
+        if holder["state"] and holder["state"].startswith("idle") and holder["idle_seconds"] > stale_after:
+            f = Finding.problem(name, DbinitError("W060", holder=f"backend pid {holder['pid']}",
+                                                  idle=f"{holder['idle_seconds']:.0f}"))
+            f.context["pid"] = holder["pid"]
+            return [f]
+        return [Finding(check=name, id="dbinit.I010", status="info",
+                        message=f"Initialisation in progress (backend pid {holder['pid']}, {holder['state']}).")]
+    path = lock_file_for(conn)
+    if path is None or not path.exists():
+        return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
+        except BlockingIOError:
+            holder = path.read_text().strip() or "?"
+            return [Finding(check=name, id="dbinit.I010", status="info",
+                            message=f"Initialisation in progress (pid {holder}).")]
+    finally:
+        os.close(fd)
+
+
+# name -> (function, needs the database)
+CHECKS = {
+    "configuration": (check_configuration, False),
+    "connectivity": (check_connectivity, True),
+    "engine": (check_engine, True),
+    "migrations": (check_migrations, True),
+    "model_changes": (check_model_changes, True),
+    "checksums": (check_checksums, True),
+    "schema": (check_schema, True),
+    "seed": (check_seed, True),
+    "history": (check_history, True),
+    "lock": (check_lock, True),
+}
+CONFIGURATION_CHECKS = [n for n, (_, needs_db) in CHECKS.items() if not needs_db]
+
+
+def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0) -> HealthReport:
+    """Run the checks (``only`` names a subset) against ``alias`` and collect a report."""
+    start = time.perf_counter()
+    ctx = HealthContext(alias, connect_timeout=connect_timeout)
+    settings_dict = connections.settings[alias] if alias in connections.settings else {}
+    report = HealthReport(database=describe_database(settings_dict, alias).as_dict())
+    names = list(only or CHECKS)
+    if not include_config:
+        names = [n for n in names if n not in CONFIGURATION_CHECKS]
+    if any(CHECKS[n][1] for n in names) and "connectivity" not in names:
+        names.insert(0, "connectivity")
+    config_failed = False
+    for name in names:
+        function, needs_db = CHECKS[name]
+        if needs_db and name != "connectivity" and not ctx.reachable:
+            continue  # connectivity already reported why
+        if name == "connectivity" and config_failed:
+            continue
+        t0 = time.perf_counter()
+        try:
+            findings = function(ctx)
+        except DbinitError as exc:
+            findings = [Finding.problem(name, exc)]
+        except DatabaseError as exc:
+            error, _ = db.classify(exc, alias, f"health check {name}")
+            findings = [Finding.problem(name, error)]
+        elapsed = (time.perf_counter() - t0) * 1000
+        for f in findings:
+            f.check = name
+            f.duration_ms = elapsed / len(findings)
+        if name == "configuration" and any(f.level_number >= 40 and f.id == "dbinit.E008" for f in findings):
+            config_failed = True
+        report.findings += findings
+    report.duration_ms = (time.perf_counter() - start) * 1000
+    return report

@@ -1,0 +1,58 @@
+"""manage.py dbhealth: what is wrong with the database, why, and the command that fixes it."""
+
+from django.core.management.base import CommandError
+
+from dbinit import health
+from dbinit.commandbase import DbinitCommand
+
+FAIL_LEVELS = {"CRITICAL": "critical", "ERROR": "error", "WARNING": "warning", "INFO": "info", "DEBUG": "debug"}
+
+
+class Command(DbinitCommand):
+    help = (
+        "Check the database's health: configuration, connectivity and server version, engine details "
+        "(SQLite quick_check, journal mode, writable file; PostgreSQL encoding, CREATEDB), pending, "
+        "missing, lost or edited migrations, model changes without a migration, tables and columns "
+        "against the models, seed data, the last initdb run and the initialisation lock. One line per "
+        "check with its dbinit id, and a hint under each problem. Exits non-zero when a finding is at "
+        "or above --fail-level (default ERROR), as manage.py check does."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--fail-level", default="ERROR", choices=list(FAIL_LEVELS),
+                            help="Findings at or above this level make the exit status non-zero (default ERROR).")
+        parser.add_argument("--check", action="append", choices=list(health.CHECKS), dest="only",
+                            help="Run only this check (repeatable).")
+
+    def handle(self, *args, **options):
+        alias = options["database"]
+        with self.quiet_logger(options["verbosity"]):
+            report = health.run(alias, only=options["only"])
+        fail_level = FAIL_LEVELS[options["fail_level"]]
+        failing = report.problems(fail_level) if fail_level != "debug" else report.findings
+        if options["format"] == "json":
+            self.write_json(report.as_dict())
+        else:
+            self.render(report, options["verbosity"])
+        if failing:
+            raise CommandError(
+                f"dbhealth found {len(failing)} problem(s) at or above {options['fail_level']}: "
+                + ", ".join(sorted({f.id for f in failing})),
+                returncode=1,
+            )
+
+    def render(self, report, verbosity):
+        db = report.database
+        where = db["name"] if db["vendor"] == "sqlite" else f"{db['host'] or 'localhost'}:{db['port'] or 5432}/{db['name']}"
+        self.stdout.write(self.style.MIGRATE_HEADING(f"Database health: {db['alias']} ({db['vendor']} {where})"))
+        styles = {"ok": self.style.SUCCESS, "info": self.style.HTTP_INFO, "warning": self.style.WARNING,
+                  "error": self.style.ERROR, "critical": self.style.ERROR}
+        for f in report.findings:
+            status = styles[f.status](f"{f.status.upper():<8}")
+            self.stdout.write(f"  {status} {f.id:<12} {f.check:<14} {f.message}"
+                              + (f" ({f.duration_ms:.0f} ms)" if verbosity >= 2 else ""))
+            if f.level_number >= 30 and f.hint:
+                self.stdout.write(f"  {'':<8} {'':<12} {'':<14} hint: {f.hint}")
+        style = styles[report.status]
+        self.stdout.write(style(f"Status: {report.status} ({len(report.findings)} results in {report.duration_ms:.0f} ms)"))
