@@ -225,12 +225,20 @@ class Repairer:
         return f"added {', '.join(added)}" if added else "nothing was missing"
 
     def apply_migrations(self):
-        from .migrations_state import apply, forward_plan
+        from .health import HealthContext, _lost_records
+        from .migrations_state import apply, check_history, forward_plan
 
         executor = self._executor()
+        # Never run a migration over tables that are already there, nor on a broken history.
+        check_history(executor, step="repair")
         pending = forward_plan(executor)
         if not pending:
             return "nothing pending"
+        ctx = HealthContext(self.connection.alias)
+        ctx.__dict__["executor"] = executor
+        lost = _lost_records(ctx)
+        if lost:
+            raise DbinitError("W024", count=len(lost), migrations=", ".join(lost))
         report = apply(executor, pending, step="repair")
         return f"applied {len(report.applied)}: {', '.join(report.applied)}"
 

@@ -14,7 +14,7 @@ import shutil
 import pytest
 from django.conf import settings
 
-from tests.scratch import ScratchDatabase, manage, postgres_reachable, postgres_server_url
+from tests.scratch import ScratchDatabase, manage, postgres_reachable, postgres_server_url, python
 
 ENGINE = "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
 
@@ -70,6 +70,30 @@ def initialized_db(template_db, tmp_path):
     """A fresh copy of a fully initialised database (migrated, seeded, admin present)."""
     db = ScratchDatabase.new(ENGINE, tmp_path)
     db.clone_from(template_db)
+    yield db
+    db.drop()
+
+
+POPULATED_USERS = 120
+
+
+@pytest.fixture(scope="session")
+def populated_template(template_db, tmp_path_factory):
+    """An initialised database where a tenant holds many users (made with the factories)."""
+    db = ScratchDatabase.new(ENGINE, tmp_path_factory.mktemp("populated"))
+    db.clone_from(template_db)
+    # AISECRETARY_ENV=testing: the fast password hasher for the factories' users.
+    proc = python("tests/populate.py", str(POPULATED_USERS), db=db, env={"AISECRETARY_ENV": "testing"})
+    assert proc.returncode == 0, proc.stderr
+    yield db
+    db.drop()
+
+
+@pytest.fixture
+def populated_db(populated_template, tmp_path):
+    """A fresh copy of an initialised database holding a tenant with many users."""
+    db = ScratchDatabase.new(ENGINE, tmp_path)
+    db.clone_from(populated_template)
     yield db
     db.drop()
 

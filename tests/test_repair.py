@@ -1,0 +1,246 @@
+"""dbrepair heals real damage without losing a row; --dry-run changes nothing.
+
+Every test starts from a copy of an initialised database in which a tenant
+holds many users, damages it with plain SQL, and compares every table's row
+count before and after.
+"""
+
+import hashlib
+import json
+import sqlite3
+import time
+
+import psycopg2
+import pytest
+
+from dbinit.locking import ADVISORY_LOCK_KEY
+from tests.conftest import POPULATED_USERS
+from tests.scratch import manage
+
+BOOKKEEPING = {"dbinit_initializationrun", "dbinit_migrationchecksum", "django_migrations"}
+
+
+def dbrepair(db, *args, env=None):
+    return manage("dbrepair", "--noinput", *args, db=db, env=env)
+
+
+def health(db, env=None):
+    proc = manage("dbhealth", "--format", "json", db=db, env=env)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def data_counts(db):
+    return {t: n for t, n in db.row_counts().items() if t not in BOOKKEEPING}
+
+
+def fingerprint(db):
+    """What a dry run must leave identical: the file's bytes, or the catalogue and every row count."""
+    if db.engine == "sqlite":
+        return hashlib.sha256(db.path.read_bytes()).hexdigest()
+    return ({t: sorted(db.columns(t)) for t in db.tables()}, sorted(db.applied_migrations()), db.row_counts())
+
+
+def repair_json(db, *args, env=None):
+    proc = dbrepair(db, "--format", "json", *args, env=env)
+    return proc, json.loads(proc.stdout)
+
+
+def assert_healthy(db):
+    code, report = health(db)
+    problems = [c for c in report["checks"] if c["status"] in ("error", "critical")]
+    assert code == 0 and not problems, problems
+
+
+def test_populated_database_holds_the_users(populated_db):
+    assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user") == POPULATED_USERS + 1
+
+
+def test_dry_run_changes_nothing(populated_db):
+    populated_db.drop_column("tenants_tenant", "updated_at")
+    populated_db.execute("DELETE FROM django_migrations WHERE app = 'sessions'",
+                         "DELETE FROM accounts_role WHERE slug = 'manager'")
+    before = fingerprint(populated_db)
+    proc, result = repair_json(populated_db, "--dry-run")
+    assert proc.returncode == 1  # a dry run leaves the database unhealthy
+    kinds = {a["action"] for a in result["actions"]}
+    assert {"recreate_columns", "record_lost_migrations", "reseed"} <= kinds
+    assert all(a["status"] == "planned" for a in result["actions"])
+    assert result["backup"] is None
+    assert fingerprint(populated_db) == before
+
+
+def test_reseeds_missing_rows_with_initdb_seeding(populated_db):
+    populated_db.execute("DELETE FROM accounts_role WHERE slug = 'manager'")
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stderr
+    assert [a["action"] for a in result["actions"]] == ["reseed"]
+    after = data_counts(populated_db)
+    assert after.pop("accounts_role") == before.pop("accounts_role") + 1
+    assert after == before
+    assert_healthy(populated_db)
+
+
+def test_recreates_a_dropped_table_alone(populated_db):
+    populated_db.drop_table("django_admin_log")
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["actions"][0]["outcome"] == "created django_admin_log"
+    assert "django_admin_log" in populated_db.tables()
+    after = data_counts(populated_db)
+    assert after.pop("django_admin_log") == 0
+    assert after == before
+    assert_healthy(populated_db)
+
+
+def test_adds_back_a_dropped_column_keeping_every_row(populated_db):
+    populated_db.drop_column("tenants_tenant", "updated_at")
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["actions"][0]["outcome"] == "added tenants_tenant.updated_at"
+    assert "updated_at" in populated_db.columns("tenants_tenant")
+    assert data_counts(populated_db) == before
+    assert populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE updated_at IS NULL") == 0
+    assert_healthy(populated_db)
+
+
+def test_rerecords_a_truncated_migration_table_without_running_migrations(populated_db):
+    applied = sorted(populated_db.applied_migrations())
+    populated_db.execute("DELETE FROM django_migrations")
+    before = data_counts(populated_db)
+    code, report = health(populated_db)
+    assert "dbinit.W024" in {c["id"] for c in report["checks"]}
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actions = {a["action"]: a for a in result["actions"]}
+    assert actions["record_lost_migrations"]["status"] == "done"
+    # Everything was verified and recorded; nothing was left to apply (nothing re-ran).
+    assert "apply_migrations" not in actions or actions["apply_migrations"]["outcome"] == "nothing pending"
+    assert sorted(populated_db.applied_migrations()) == applied
+    assert data_counts(populated_db) == before
+    assert_healthy(populated_db)
+
+
+def test_lost_records_with_a_missing_column_are_not_recorded(populated_db):
+    """Strict verification: a migration whose columns are not all there is not recorded."""
+    populated_db.execute("DELETE FROM django_migrations WHERE app = 'tenants'")
+    populated_db.drop_column("tenants_tenant", "updated_at")
+    proc, result = repair_json(populated_db)
+    outcome = {a["action"]: a["outcome"] for a in result["actions"]}["record_lost_migrations"]
+    assert "tenants.0001_initial" in outcome.split("not recorded")[1]
+    assert ("tenants", "0001_initial") not in populated_db.applied_migrations()
+    assert proc.returncode == 1
+    assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user") == POPULATED_USERS + 1
+
+
+def test_records_of_missing_migrations_need_prune(populated_db):
+    populated_db.execute(
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('accounts', '0099_gone', '2026-01-01')")
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 1
+    assert [m["id"] for m in result["manual"]] == ["dbinit.W021"]
+    assert ("accounts", "0099_gone") in populated_db.applied_migrations()
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db, "--prune")
+    assert proc.returncode == 0, proc.stdout
+    assert ("accounts", "0099_gone") not in populated_db.applied_migrations()
+    assert data_counts(populated_db) == before
+
+
+def test_many_damages_at_once_end_healthy(populated_db):
+    populated_db.drop_table("django_session")
+    populated_db.drop_column("tenants_tenant", "updated_at")
+    populated_db.execute("DELETE FROM django_migrations WHERE app IN ('auth', 'sessions')",
+                         "DELETE FROM accounts_role WHERE slug = 'manager'")
+    before = data_counts(populated_db)
+    proc = dbrepair(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "The database is healthy." in proc.stdout
+    after = data_counts(populated_db)
+    assert after.pop("django_session") == 0
+    assert after.pop("accounts_role") == before.pop("accounts_role") + 1
+    before.pop("django_session", None)
+    assert after == before
+    assert_healthy(populated_db)
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_backup_is_written_first_and_readable(populated_db):
+    populated_db.execute("DELETE FROM accounts_role WHERE slug = 'manager'")
+    proc = dbrepair(populated_db)
+    assert proc.returncode == 0
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("Backup written to "))
+    backup = line.removeprefix("Backup written to ").strip()
+    assert backup.startswith(str(populated_db.path.parent / "backups"))
+    conn = sqlite3.connect(backup)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM accounts_user").fetchone()[0] == POPULATED_USERS + 1
+        assert conn.execute("SELECT COUNT(*) FROM accounts_role WHERE slug = 'manager'").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.sqlite_only
+def test_backup_dir_setting_is_honoured(populated_db, tmp_path):
+    populated_db.execute("DELETE FROM accounts_role WHERE slug = 'manager'")
+    proc = dbrepair(populated_db, env={"DBINIT_BACKUP_DIR": str(tmp_path / "elsewhere")})
+    assert proc.returncode == 0
+    assert len(list((tmp_path / "elsewhere").glob("db-*-repair.sqlite3"))) == 1
+
+
+@pytest.mark.sqlite_only
+def test_corrupt_sqlite_file_is_never_written(populated_db):
+    data = populated_db.path.read_bytes()
+    populated_db.path.write_bytes(data[:4096] + b"\x13" * (len(data) - 4096))
+    corrupted = hashlib.sha256(populated_db.path.read_bytes()).hexdigest()
+    proc = dbrepair(populated_db)
+    assert proc.returncode == 1
+    assert "Refusing to repair" in proc.stdout
+    assert "backup" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+    assert hashlib.sha256(populated_db.path.read_bytes()).hexdigest() == corrupted
+
+
+@pytest.mark.sqlite_only
+def test_not_a_database_is_never_written(fresh_db):
+    fresh_db.path.parent.mkdir(parents=True)
+    fresh_db.path.write_bytes(b"PK\x03\x04 this is a zip, not a database" * 50)
+    before = fresh_db.path.read_bytes()
+    proc = dbrepair(fresh_db)
+    assert proc.returncode == 1 and "dbinit.E015" in proc.stderr
+    assert fresh_db.path.read_bytes() == before
+
+
+@pytest.mark.postgresql_only
+def test_stale_advisory_lock_is_released(populated_db):
+    holder = populated_db.connect()
+    with holder.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+    time.sleep(1.5)  # idle for longer than DBINIT_LOCK_TIMEOUT below
+    env = {"DBINIT_LOCK_TIMEOUT": "1"}
+    code, report = health(populated_db, env=env)
+    assert "dbinit.W060" in {c["id"] for c in report["checks"]}
+    proc, result = repair_json(populated_db, env=env)
+    assert proc.returncode == 0, proc.stdout
+    assert result["actions"][0]["action"] == "release_lock"
+    with pytest.raises(psycopg2.Error):
+        with holder.cursor() as cur:
+            cur.execute("SELECT 1")
+    holder.close()
+
+
+@pytest.mark.postgresql_only
+def test_lock_held_by_a_busy_session_is_not_touched(populated_db):
+    holder = populated_db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        code, report = health(populated_db)  # default DBINIT_LOCK_TIMEOUT (300 s): not stale
+        lock = next(c for c in report["checks"] if c["check"] == "lock")
+        assert lock["status"] == "info" and "in progress" in lock["message"]
+        with holder.cursor() as cur:
+            cur.execute("SELECT 1")
+    finally:
+        holder.close()
