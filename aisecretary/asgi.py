@@ -1,9 +1,13 @@
-"""ASGI entry point (uvicorn aisecretary.asgi:application)."""
+"""ASGI entry point (uvicorn aisecretary.asgi:application).
+
+As for WSGI: dbinit's start-up step (DBINIT_STARTUP) runs before the
+application is built, once per worker process.
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisecretary.settings")
 
-application = get_asgi_application()
+from dbinit.startup import asgi_application  # noqa: E402
+
+application = asgi_application()

@@ -1,9 +1,14 @@
-"""WSGI entry point (gunicorn aisecretary.wsgi)."""
+"""WSGI entry point (gunicorn aisecretary.wsgi).
+
+The application is built only after dbinit's start-up step (DBINIT_STARTUP:
+init, check or off) succeeded in this worker; a critical failure exits with
+its dbinit id and resolution, so no worker serves a broken database.
+"""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisecretary.settings")
 
-application = get_wsgi_application()
+from dbinit.startup import wsgi_application  # noqa: E402
+
+application = wsgi_application()

@@ -214,19 +214,28 @@ def create_postgres_database(alias="default", step="database") -> bool:
     """
     connection = connections[alias]
     name = connection.settings_dict["NAME"]
-    try:
-        # Django's own way into the maintenance database ('postgres', falling back to
-        # the first database the role can reach), as its test runner uses.
-        with connection._nodb_cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
-    except DjangoDatabaseError as exc:
-        pgcode = getattr(exc.__cause__, "pgcode", None)
-        # 42P04 duplicate_database; 23505 the same race seen through pg_database's unique index.
-        if pgcode in ("42P04", "23505"):
-            return False
-        error, _ = classify(exc, alias, step)
-        if error.code in ("dbinit.E010", "dbinit.E011", "dbinit.E012", "dbinit.E018"):
-            raise error from None
-        raise DbinitError("E013", step=step, name=name, reason=scrub(_first_line(exc))) from None
+    for attempt in range(20):
+        try:
+            # Django's own way into the maintenance database ('postgres', falling back to
+            # the first database the role can reach), as its test runner uses.
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+            break
+        except DjangoDatabaseError as exc:
+            pgcode = getattr(exc.__cause__, "pgcode", None)
+            # 42P04 duplicate_database; 23505 the same race seen through pg_database's unique index.
+            if pgcode in ("42P04", "23505"):
+                return False
+            if pgcode == "55006" and attempt < 19:  # the template is busy with another CREATE DATABASE
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            _raise_create_error(exc, alias, step, name)
     logger.info("Created database %s", name)
     return True
+
+
+def _raise_create_error(exc, alias, step, name):
+    error, _ = classify(exc, alias, step)
+    if error.code in ("dbinit.E010", "dbinit.E011", "dbinit.E012", "dbinit.E018"):
+        raise error from None
+    raise DbinitError("E013", step=step, name=name, reason=scrub(_first_line(exc))) from None

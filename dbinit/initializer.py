@@ -64,6 +64,7 @@ class Initializer:
         self.executor = None
         self.plan = None
         self.seed_state = None
+        self.last_run_complete = None
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
@@ -189,7 +190,7 @@ class Initializer:
         self.executor = migrations_state.executor_for(self.connection)
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
-        if not self.plan and not self._seed_needed():
+        if not self.plan and not self._seed_needed() and self._last_run_complete():
             # Double-checked locking: an initialised database costs no lock, so many workers
             # starting at once do not queue behind each other for nothing.
             step.status, step.summary = SKIPPED, "nothing to do"
@@ -202,6 +203,7 @@ class Initializer:
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
         self.seed_state = None
+        self.last_run_complete = None
 
     def step_migrate(self, step):
         if self.plan_only:
@@ -218,6 +220,11 @@ class Initializer:
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:
             step.skipped, step.summary = applied_before, f"no migrations to apply ({applied_before} applied)"
+            if not self._last_run_complete():
+                # An earlier run may have died between its last migration and the end of
+                # post_migrate (content types, permissions): finish that, as migrate would.
+                migrations_state.apply(self.executor, [], on_event=self.on_event)
+                step.summary += "; post-migrate handlers run"
             return
         report = migrations_state.apply(self.executor, self.plan, on_event=self.on_event)
         step.created, step.skipped = len(report.applied), applied_before
@@ -296,6 +303,19 @@ class Initializer:
                     email__iexact=self.admin_email).exists(),
             }
         return self.seed_state
+
+    def _last_run_complete(self) -> bool:
+        """Whether the last recorded initialisation of this database finished."""
+        if self.last_run_complete is None:
+            from .models import InitializationRun
+
+            try:
+                outcome = (InitializationRun.objects.using(self.alias).order_by("-started_at", "-id")
+                           .values_list("outcome", flat=True).first())
+            except DatabaseError:  # no history table yet
+                outcome = None
+            self.last_run_complete = outcome in (OK, WARNING)
+        return self.last_run_complete
 
     def _seed_needed(self) -> bool:
         state = self._seed_state()

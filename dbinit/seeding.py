@@ -136,6 +136,9 @@ def _seed_admin(report, using, email, password, environment, generate_password):
         raise DbinitError("E042", what=f"the admin user {email}", reason=_why(exc)) from exc
     report.created.append(f"admin:{email}")
     logger.info("Created the admin user %s", email)
+    if not password:
+        logger.warning("The admin %s has no usable password yet: run python manage.py changepassword %s",
+                       email, email)
 
 
 def _seed_role_groups(report, using):

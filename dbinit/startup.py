@@ -1,0 +1,137 @@
+"""Start-up initialisation for the servers (runserver, WSGI, ASGI), per ``DBINIT_STARTUP``.
+
+* ``init``: run initdb's steps (migrate, seed, verify) under the cross-process lock.
+* ``check``: verify only: connect, no pending migrations, schema and seed present.
+* ``off``: nothing.
+
+Critical failures stop the start with the error's id, message and resolution
+(``dbinit.C001``/``C002`` naming the underlying id) and a non-zero exit, so no
+server half-starts; warnings are logged and the server starts. Nothing here
+runs at import time: the servers call :func:`run_or_exit` explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from django.conf import settings
+
+from .errors import DbinitError
+
+logger = logging.getLogger("dbinit")
+
+# Aliases already brought up in this process: runserver runs the step, then loads
+# aisecretary.wsgi, which must not run it a second time.
+_completed: set[str] = set()
+
+
+def run(alias="default", server="wsgi") -> None:
+    """Run the configured start-up mode; raise a critical DbinitError if the server must not start."""
+    mode = settings.DBINIT_STARTUP
+    if mode == "off":
+        logger.debug("Start-up initialisation off (DBINIT_STARTUP=off)")
+        return
+    if alias in _completed:
+        return
+    start = time.perf_counter()
+    if mode == "init":
+        _init(alias, server)
+    else:
+        _check(alias, server)
+    _completed.add(alias)
+    logger.info("Start-up (%s, DBINIT_STARTUP=%s) ready in %.0f ms", server, mode, (time.perf_counter() - start) * 1000)
+
+
+def _init(alias, server):
+    from .initializer import initialize
+
+    # No console to show a generated password on: in production an admin created here gets an
+    # unusable password (set it with changepassword); elsewhere the configured one is used.
+    result = initialize(alias, trigger=f"startup:{server}", generate_password=False)
+    for step in result.steps:
+        for warning in step.warnings:
+            logger.warning("%s %s (start-up continues)", warning.code, warning.message)
+    if result.error:
+        raise DbinitError("C001", reason=f"{result.error.code} {result.error.message} "
+                                         f"To fix: {result.error.hint}")
+
+
+def _check(alias, server):
+    from django.db import connections
+
+    from . import database as db
+    from . import health
+
+    started = time.perf_counter()
+    try:
+        db.connect(alias)  # waits up to DBINIT_CONNECT_TIMEOUT for a database that is still starting
+    except DbinitError as exc:
+        raise DbinitError("C001", reason=f"{exc.code} {exc.message} To fix: {exc.hint}") from None
+    logger.info("Step connect ok in %.0f ms", (time.perf_counter() - started) * 1000)
+    for name in ("migrations", "schema", "seed"):
+        t0 = time.perf_counter()
+        report = health.run(alias, only=[name], include_config=False, connect_timeout=0)
+        problems = report.problems("warning")
+        blocking = [f for f in problems if f.level_number >= 40 or f.id in ("dbinit.W020", "dbinit.W024")]
+        for f in problems:
+            if f not in blocking:
+                logger.warning("%s %s (start-up continues)", f.id, f.message)
+        logger.info("Step %s %s in %.0f ms", name, "failed" if blocking else "ok", (time.perf_counter() - t0) * 1000)
+        if blocking:
+            first = blocking[0]
+            raise DbinitError("C002", reason=f"{first.id} {first.message} To fix: {first.hint}")
+    connections[alias].close()
+
+
+# gunicorn's WORKER_BOOT_ERROR: its arbiter halts instead of respawning the worker forever.
+SERVER_EXIT_CODE = 3
+
+
+def run_or_exit(alias="default", server="wsgi", exit_code=SERVER_EXIT_CODE) -> None:
+    """:func:`run`, turning a critical failure into a message on stderr and a non-zero exit.
+
+    WSGI/ASGI workers exit with 3, which gunicorn reads as "worker failed to boot" and stops
+    the whole server (no half-started fleet); runserver uses 1 (3 would make its autoreloader
+    restart the child).
+    """
+    try:
+        run(alias, server)
+    except DbinitError as exc:
+        logger.critical("%s %s", exc.code, exc.message)
+        sys.stderr.write(exc.render())
+        sys.stderr.flush()
+        raise SystemExit(exit_code) from None
+
+
+def setup_or_exit() -> None:
+    """``django.setup()``, rendering a configuration error (bad environment value) without a traceback."""
+    import django
+
+    from .errors import ConfigurationError
+
+    try:
+        django.setup(set_prefix=False)
+    except ConfigurationError as exc:
+        sys.stderr.write(exc.render())
+        sys.stderr.flush()
+        raise SystemExit(2) from None
+
+
+def wsgi_application():
+    """The WSGI application, built only after start-up initialisation succeeded."""
+    setup_or_exit()
+    run_or_exit(server="wsgi")
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return WSGIHandler()
+
+
+def asgi_application():
+    """The ASGI application, built only after start-up initialisation succeeded."""
+    setup_or_exit()
+    run_or_exit(server="asgi")
+    from django.core.handlers.asgi import ASGIHandler
+
+    return ASGIHandler()

@@ -1,0 +1,164 @@
+"""Start-up integration: runserver, WSGI (gunicorn) and ASGI follow DBINIT_STARTUP."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.scratch import ROOT, python, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url, proc, timeout=40):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.2)
+    return None
+
+
+def start(args, db, env):
+    return subprocess.Popen([*args], cwd=ROOT, env=subprocess_env(db, env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    return out, err
+
+
+def test_runserver_initialises_once_in_the_serving_process(fresh_db):
+    port = free_port()
+    proc = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], fresh_db,
+                 {"DBINIT_STARTUP": "init"})
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/admin/login/", proc) == 200
+    finally:
+        out, err = stop(proc)
+    # The autoreloader's watcher did not run it; runserver's child did, and its WSGI load did not again.
+    assert err.count("Start-up (") == 1, err
+    assert "Start-up (runserver, DBINIT_STARTUP=init) ready" in err
+    assert "Step migrate ok" in err
+    assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+
+
+def test_runserver_check_mode_refuses_a_database_with_pending_migrations(fresh_db):
+    port = free_port()
+    proc = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], fresh_db,
+                 {"DBINIT_STARTUP": "check", "DBINIT_CONNECT_TIMEOUT": "1"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "dbinit.C00" in err
+    assert "Traceback" not in err
+    assert "Starting development server" not in out + err
+
+
+def test_wsgi_init_mode_initialises_before_the_application_exists(fresh_db):
+    proc = python("-c", "import aisecretary.wsgi as w; print(type(w.application).__name__)", db=fresh_db,
+                  env={"DBINIT_STARTUP": "init"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "WSGIHandler"
+    assert "Step seed ok" in proc.stderr
+    assert fresh_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'system'") == 1
+
+
+def test_wsgi_check_mode_on_an_initialised_database_starts(initialized_db):
+    proc = python("-c", "import aisecretary.wsgi", db=initialized_db, env={"DBINIT_STARTUP": "check"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Start-up (wsgi, DBINIT_STARTUP=check) ready" in proc.stderr
+
+
+def test_wsgi_check_mode_stops_on_a_broken_schema(initialized_db):
+    initialized_db.drop_table("django_session")
+    proc = python("-c", "import aisecretary.wsgi", db=initialized_db, env={"DBINIT_STARTUP": "check"})
+    assert proc.returncode == 3
+    assert "dbinit.C002" in proc.stderr and "dbinit.E030" in proc.stderr and "dbrepair" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_production_defaults_to_check_and_stops_on_pending_migrations(fresh_db):
+    fresh_db.create_empty()
+    env = {"AISECRETARY_ENV": "production", "SECRET_KEY": "s" * 50, "DBINIT_STARTUP": None,
+           "DBINIT_CONNECT_TIMEOUT": "1"}
+    proc = python("-c", "import aisecretary.wsgi", db=fresh_db, env=env)
+    assert proc.returncode == 3
+    assert "dbinit.C002" in proc.stderr and "dbinit.W020" in proc.stderr
+    assert "initdb" in proc.stderr
+
+
+def test_unreachable_database_stops_the_start_with_its_id():
+    env = {"DATABASE_URL": "postgres://root:topsecret@127.0.0.1:1/nowhere", "DBINIT_STARTUP": "init",
+           "DBINIT_CONNECT_TIMEOUT": "1"}
+    proc = python("-c", "import aisecretary.wsgi", env=env)
+    assert proc.returncode == 3
+    assert "dbinit.C001" in proc.stderr and "dbinit.E010" in proc.stderr
+    assert "topsecret" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_startup_off_touches_nothing(fresh_db):
+    proc = python("-c", "import aisecretary.wsgi", db=fresh_db, env={"DBINIT_STARTUP": "off"})
+    assert proc.returncode == 0, proc.stderr
+    assert not fresh_db.exists()
+
+
+def test_asgi_init_mode(fresh_db):
+    proc = python("-c", "import aisecretary.asgi as a; print(type(a.application).__name__)", db=fresh_db,
+                  env={"DBINIT_STARTUP": "init"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ASGIHandler"
+    assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+
+
+def test_gunicorn_workers_initialise_an_empty_database_together(fresh_db):
+    port = free_port()
+    proc = start([sys.executable, "-m", "gunicorn", "aisecretary.wsgi", "-w", "4", "-b", f"127.0.0.1:{port}",
+                  "--timeout", "120"], fresh_db, {"DBINIT_STARTUP": "init"})
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/health/?format=json", proc, timeout=90) == 200
+        # Every worker has booted (or a request could hit one that has not): ask a few times.
+        for _ in range(8):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/?format=json", timeout=10) as r:
+                assert r.status == 200
+                assert set(json.loads(r.read())) == {"dbinit:database", "dbinit:migrations", "dbinit:seed"}
+    finally:
+        out, err = stop(proc)
+    assert err.count("Start-up (wsgi, DBINIT_STARTUP=init) ready") == 4, err
+    assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+    assert fresh_db.scalar("SELECT COUNT(*) FROM tenants_tenant") == 1
+    dupes = fresh_db.query("SELECT app, name FROM django_migrations GROUP BY app, name HAVING COUNT(*) > 1")
+    assert dupes == []
+
+
+def test_gunicorn_refuses_to_start_on_a_broken_database(initialized_db):
+    initialized_db.drop_table("django_session")
+    port = free_port()
+    proc = start([sys.executable, "-m", "gunicorn", "aisecretary.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
+                 initialized_db, {"DBINIT_STARTUP": "check"})
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 3  # gunicorn: "Worker failed to boot", the arbiter stopped
+    assert "dbinit.C002" in err and "dbinit.E030" in err
