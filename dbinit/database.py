@@ -167,11 +167,13 @@ def connect(alias="default", timeout: float | None = None, step="connect") -> Co
         except DjangoDatabaseError as exc:
             _close_quietly(connection)
             error, retryable = classify(exc, alias, step, timeout)
-            if not retryable or time.monotonic() + delay >= deadline:
+            remaining = deadline - time.monotonic()
+            if not retryable or remaining <= 0:
                 raise error from None
+            pause = min(delay, remaining)
             logger.info("Database %s not reachable yet (%s); retry %d in %.1fs",
-                        error.context["target"], error.context["reason"], attempts, delay)
-            time.sleep(delay)
+                        error.context["target"], error.context["reason"], attempts, pause)
+            time.sleep(pause)
             delay = min(delay * 2, 2.0)
     return ConnectionInfo(connection.vendor, server_version(connection), attempts, rtt)
 

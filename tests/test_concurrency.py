@@ -1,0 +1,62 @@
+"""Eight real processes initialise the same empty database at once; kill -9 at any point is recoverable."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.scratch import ROOT, manage, subprocess_env
+
+pytestmark = pytest.mark.slow
+WORKERS = 8
+
+
+def assert_initialised_once(db):
+    assert db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'system'") == 1
+    assert db.scalar("SELECT COUNT(*) FROM accounts_role") == 3
+    assert db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+    assert db.scalar("SELECT COUNT(*) FROM auth_group") == 2
+    assert db.query("SELECT app, name FROM django_migrations GROUP BY app, name HAVING COUNT(*) > 1") == []
+    assert db.query("SELECT app_label, model FROM django_content_type GROUP BY app_label, model HAVING COUNT(*) > 1") == []
+    health = manage("dbhealth", db=db)
+    assert health.returncode == 0, health.stdout
+
+
+def test_eight_processes_initialise_one_empty_database(fresh_db):
+    env = subprocess_env(fresh_db, {"DBINIT_CONNECT_TIMEOUT": "30"})
+    procs = [subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(WORKERS)]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0] * WORKERS, [err for _, _, err in results]
+    outputs = [out for _, out, _ in results]
+    # Exactly one process migrated; the others found the work done once they had the lock.
+    assert sum("applied " in out and "migration(s)" in out for out in outputs) == 1
+    assert sum("Database initialised in" in out for out in outputs) == 1
+    assert_initialised_once(fresh_db)
+
+
+@pytest.mark.parametrize("marker", [
+    "  configuration",  # before the database exists
+    "Applying contenttypes.0001_initial...",  # early in the migrations
+    "Applying accounts.0001_initial...",  # the custom user model's table
+    "Applying sessions.0001_initial...",  # the last migration
+    "  seed ",  # after seeding, before verification
+])
+def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, marker):
+    env = subprocess_env(fresh_db)
+    proc = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, f"{marker!r} never came: {''.join(seen)}"
+    again = manage("initdb", "--noinput", db=fresh_db)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_initialised_once(fresh_db)
