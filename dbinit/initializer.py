@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -68,7 +68,7 @@ class Initializer:
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         t0 = time.perf_counter()
         try:
             settings_dict = connections[self.alias].settings_dict
@@ -88,7 +88,7 @@ class Initializer:
         error = self.result.error
         if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010")):
             self._record_history(started)
-        summary = "failed at %s (%s)" % (self.result.error.step, self.result.error.code) if self.result.error else "ok"
+        summary = f"failed at {error.step} ({error.code})" if error else "ok"
         logger.info("%s on %s: %s in %.0f ms", self.trigger, self.result.database.target(), summary,
                     self.result.duration_ms)
         return self.result
@@ -328,7 +328,7 @@ class Initializer:
         try:
             InitializationRun.objects.using(self.alias).create(
                 started_at=started,
-                finished_at=datetime.now(timezone.utc),
+                finished_at=datetime.now(UTC),
                 host=socket.gethostname()[:255],
                 pid=os.getpid(),
                 trigger=self.trigger,

@@ -17,11 +17,11 @@ from functools import reduce
 from io import StringIO
 
 from django.db import DatabaseError, transaction
-from django.db.transaction import TransactionManagementError
-from django.db.models import Q
 from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
+from django.db.models import Q
+from django.db.transaction import TransactionManagementError
 
 from .errors import DbinitError
 
