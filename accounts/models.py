@@ -102,6 +102,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
+        indexes = [
+            # Small partial index: "is there an active admin?" stays one index probe with a million users.
+            models.Index(fields=["is_active"], condition=models.Q(is_superuser=True, is_staff=True),
+                         name="accounts_user_admins_idx"),
+        ]
 
     def __str__(self):
         return self.email

@@ -73,6 +73,9 @@ CATALOGUE: dict[str, Entry] = {
         _e("E009", "Database not created yet",
            "The database {name} does not exist yet.",
            "Run python manage.py initdb: it creates the database, migrates and seeds it."),
+        _e("W009", "SQLite file not created yet",
+           "The SQLite database {name} does not exist yet; initdb or migrate will create it.",
+           "Run python manage.py initdb."),
         # --- reaching the database ------------------------------------------
         _e("E010", "Database server unreachable",
            "Could not connect to {target} within {timeout}s: {reason}.",

@@ -28,6 +28,7 @@ from .results import FAILED, OK, PLANNED, SKIPPED, WARNING, InitializationResult
 
 logger = logging.getLogger("dbinit")
 
+HISTORY_KEPT = 500
 STEPS = ("configuration", "database", "connect", "lock", "migrate", "seed", "verify")
 
 
@@ -84,10 +85,12 @@ class Initializer:
                 step = self._run_step(name)
                 if step.error:
                     break
-        self.result.duration_ms = (time.perf_counter() - t0) * 1000
-        error = self.result.error
-        if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010")):
-            self._record_history(started)
+            self.result.duration_ms = (time.perf_counter() - t0) * 1000
+            error = self.result.error
+            # Recorded while still holding the lock: a process that waited for it then sees a
+            # finished run and has nothing left to do.
+            if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010")):
+                self._record_history(started)
         summary = f"failed at {error.step} ({error.code})" if error else "ok"
         logger.info("%s on %s: %s in %.0f ms", self.trigger, self.result.database.target(), summary,
                     self.result.duration_ms)
@@ -310,7 +313,7 @@ class Initializer:
             from .models import InitializationRun
 
             try:
-                outcome = (InitializationRun.objects.using(self.alias).order_by("-started_at", "-id")
+                outcome = (InitializationRun.objects.using(self.alias).order_by("-id")
                            .values_list("outcome", flat=True).first())
             except DatabaseError:  # no history table yet
                 outcome = None
@@ -326,7 +329,7 @@ class Initializer:
 
         error = self.result.error
         try:
-            InitializationRun.objects.using(self.alias).create(
+            run = InitializationRun.objects.using(self.alias).create(
                 started_at=started,
                 finished_at=datetime.now(UTC),
                 host=socket.gethostname()[:255],
@@ -337,5 +340,7 @@ class Initializer:
                 steps=[{"name": s.name, "status": s.status, "duration_ms": round(s.duration_ms, 1),
                         **({"error": s.error.code} if s.error else {})} for s in self.result.steps],
             )
+            # Every worker start adds a run: keep the newest HISTORY_KEPT (a primary-key range delete).
+            InitializationRun.objects.using(self.alias).filter(id__lte=run.id - HISTORY_KEPT).delete()
         except DatabaseError as exc:  # e.g. the dbinit table is not there yet; never fail the run for it
             logger.debug("Initialisation run not recorded: %s", exc)

@@ -68,20 +68,28 @@ def _wait(deadline, delay, first_wait_logged, what):
 
 @contextmanager
 def _advisory_lock(connection, deadline, timeout, step):
+    from django.db import OperationalError
+
     from .configuration import describe_database
 
     info = LockInfo(kind="pg_advisory_lock")
-    delay = 0.05
     with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-            if cursor.fetchone()[0]:
-                break
-            if not _wait(deadline, delay, info.contended, "advisory lock"):
-                target = describe_database(connection.settings_dict, connection.alias).target()
-                raise DbinitError("E060", step=step, target=target, timeout=f"{timeout:g}")
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        if not cursor.fetchone()[0]:
             info.contended = True
-            delay = min(delay * 1.5, 0.5)
+            logger.info("Waiting for another process to finish initialising (advisory lock)")
+            # Block in the server (woken the moment the holder releases), bounded by lock_timeout.
+            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{remaining_ms}ms"])
+            try:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
+                    raise
+                target = describe_database(connection.settings_dict, connection.alias).target()
+                raise DbinitError("E060", step=step, target=target, timeout=f"{timeout:g}") from None
+            finally:
+                cursor.execute("SELECT set_config('lock_timeout', '0', false)")
     try:
         yield info
     finally:
@@ -109,7 +117,7 @@ def _file_lock(connection, deadline, timeout, step):
                 if not _wait(deadline, delay, info.contended, str(path)):
                     raise DbinitError("E060", step=step, target=str(path), timeout=f"{timeout:g}") from None
                 info.contended = True
-                delay = min(delay * 1.5, 0.25)
+                delay = min(delay * 1.5, 0.1)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         try:

@@ -31,7 +31,7 @@ class InitializationRun(models.Model):
     steps = models.JSONField(default=list)
 
     class Meta:
-        ordering = ["-started_at", "-id"]
+        ordering = ["-id"]
         get_latest_by = "started_at"
 
     def __str__(self):

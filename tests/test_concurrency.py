@@ -31,9 +31,12 @@ def test_eight_processes_initialise_one_empty_database(fresh_db):
     results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0] * WORKERS, [err for _, _, err in results]
     outputs = [out for _, out, _ in results]
-    # Exactly one process migrated; the others found the work done once they had the lock.
-    assert sum("applied " in out and "migration(s)" in out for out in outputs) == 1
-    assert sum("Database initialised in" in out for out in outputs) == 1
+    # Exactly one process migrated and seeded; the others found it done once they had the lock.
+    migrated = [out for out in outputs if "migration(s)" in out]
+    assert len(migrated) == 1, outputs
+    assert sum("created admin:" in out for out in outputs) == 1, outputs
+    if fresh_db.engine == "postgresql":  # the race to CREATE DATABASE had one winner
+        assert sum("created database" in out for out in outputs) == 1, outputs
     assert_initialised_once(fresh_db)
 
 
@@ -60,3 +63,28 @@ def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, 
     again = manage("initdb", "--noinput", db=fresh_db)
     assert again.returncode == 0, again.stdout + again.stderr
     assert_initialised_once(fresh_db)
+
+
+def test_lock_held_too_long_ends_in_its_id(fresh_db):
+    """Another process keeps the initialisation lock: initdb waits DBINIT_LOCK_TIMEOUT, then E060."""
+    import fcntl
+
+    from dbinit.locking import ADVISORY_LOCK_KEY
+
+    fresh_db.create_empty()
+    if fresh_db.engine == "sqlite":
+        lock_path = fresh_db.path.with_name(fresh_db.path.name + ".dbinit.lock")
+        holder = open(lock_path, "w")  # noqa: SIM115 - held across the run below
+        fcntl.flock(holder, fcntl.LOCK_EX)
+    else:
+        holder = fresh_db.connect()
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+    try:
+        proc = manage("initdb", "--noinput", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
+    finally:
+        holder.close()
+    assert proc.returncode == 1
+    assert "dbinit.E060" in proc.stderr and "(step: lock)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert manage("initdb", "--noinput", db=fresh_db).returncode == 0

@@ -81,6 +81,24 @@ def test_reseeds_missing_rows_with_initdb_seeding(populated_db):
     assert_healthy(populated_db)
 
 
+def test_recreates_a_deleted_admin_and_system_tenant(populated_db):
+    populated_db.execute("DELETE FROM accounts_user WHERE email = 'admin@ai-secretary.com'",
+                         "DELETE FROM tenants_tenant WHERE slug = 'system'")
+    code, report = health(populated_db)
+    assert {"dbinit.E040", "dbinit.W040"} <= {c["id"] for c in report["checks"]}
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["actions"][0]["fixes"] == "dbinit.E040, dbinit.W040"
+    after = data_counts(populated_db)
+    assert after.pop("accounts_user") == before.pop("accounts_user") + 1
+    assert after.pop("tenants_tenant") == before.pop("tenants_tenant") + 1
+    assert after == before
+    assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user WHERE tenant_id = "
+                               "(SELECT id FROM tenants_tenant WHERE slug = 'acme')") == POPULATED_USERS
+    assert_healthy(populated_db)
+
+
 def test_recreates_a_dropped_table_alone(populated_db):
     populated_db.drop_table("django_admin_log")
     before = data_counts(populated_db)
