@@ -160,5 +160,9 @@ def test_gunicorn_refuses_to_start_on_a_broken_database(initialized_db):
     proc = start([sys.executable, "-m", "gunicorn", "aisecretary.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
                  initialized_db, {"DBINIT_STARTUP": "check"})
     out, err = proc.communicate(timeout=90)
-    assert proc.returncode == 3  # gunicorn: "Worker failed to boot", the arbiter stopped
+    # The workers exit 3, gunicorn's "Worker failed to boot": the arbiter halts instead of respawning
+    # them (communicate() returned). The arbiter exits 3, or 1 when two workers fail at once and
+    # its own halt re-raises (a race inside gunicorn 27, with its traceback, not ours).
+    assert proc.returncode in (1, 3), err
+    assert "Worker failed to boot" in err
     assert "dbinit.C002" in err and "dbinit.E030" in err
