@@ -65,13 +65,17 @@ def template_db(tmp_path_factory):
     db.drop()
 
 
+def _copy_of(template, folder):
+    db = ScratchDatabase.new(ENGINE, folder)
+    db.clone_from(template)
+    yield db
+    db.drop()
+
+
 @pytest.fixture
 def initialized_db(template_db, tmp_path):
     """A fresh copy of a fully initialised database (migrated, seeded, admin present)."""
-    db = ScratchDatabase.new(ENGINE, tmp_path)
-    db.clone_from(template_db)
-    yield db
-    db.drop()
+    yield from _copy_of(template_db, tmp_path)
 
 
 POPULATED_USERS = 120
@@ -80,22 +84,17 @@ POPULATED_USERS = 120
 @pytest.fixture(scope="session")
 def populated_template(template_db, tmp_path_factory):
     """An initialised database where a tenant holds many users (made with the factories)."""
-    db = ScratchDatabase.new(ENGINE, tmp_path_factory.mktemp("populated"))
-    db.clone_from(template_db)
-    # AISECRETARY_ENV=testing: the fast password hasher for the factories' users.
-    proc = python("tests/populate.py", str(POPULATED_USERS), db=db, env={"AISECRETARY_ENV": "testing"})
-    assert proc.returncode == 0, proc.stderr
-    yield db
-    db.drop()
+    for db in _copy_of(template_db, tmp_path_factory.mktemp("populated")):
+        # AISECRETARY_ENV=testing: the fast password hasher for the factories' users.
+        proc = python("tests/populate.py", str(POPULATED_USERS), db=db, env={"AISECRETARY_ENV": "testing"})
+        assert proc.returncode == 0, proc.stderr
+        yield db
 
 
 @pytest.fixture
 def populated_db(populated_template, tmp_path):
     """A fresh copy of an initialised database holding a tenant with many users."""
-    db = ScratchDatabase.new(ENGINE, tmp_path)
-    db.clone_from(populated_template)
-    yield db
-    db.drop()
+    yield from _copy_of(populated_template, tmp_path)
 
 
 @pytest.fixture
