@@ -137,8 +137,8 @@ def apply(executor, plan, *, on_event=None, step="migrate") -> ApplyReport:
             keys.append(key)
             post_apps.unregister_model(*key)
     post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*k)) for k in keys])
+    # dbinit's post_migrate receiver (dbinit.signals) records the checksums of `plan`.
     emit_post_migrate_signal(0, False, connection.alias, stdout=quiet, apps=post_apps, plan=plan)
-    record_checksums(connection, report.applied)
     return report
 
 

@@ -1,5 +1,19 @@
-"""Signal receivers (connected by DbinitConfig.ready)."""
+"""Signal receivers, connected by ``DbinitConfig.ready()`` (connecting does no I/O)."""
+
+from django.db.models.signals import post_migrate
+
+
+def record_migration_checksums(sender, using="default", plan=None, **kwargs):
+    """After any migrate (plain ``migrate``, initdb, test databases), checksum what it applied."""
+    from django.db import connections
+
+    from .migrations_state import record_checksums
+
+    applied = [f"{m.app_label}.{m.name}" for m, backwards in (plan or []) if not backwards]
+    record_checksums(connections[using], applied)
 
 
 def connect(app_config):
-    pass
+    # sender=dbinit's config: post_migrate is sent once per app; this runs once per migrate.
+    post_migrate.connect(record_migration_checksums, sender=app_config,
+                         dispatch_uid="dbinit.record_migration_checksums")

@@ -216,3 +216,14 @@ def test_file_that_is_not_a_database(fresh_db):
     proc, data = health_json(fresh_db)
     assert finding(data, "dbinit.E015")["status"] == "error"
     assert fresh_db.path.read_text() == "not a database\n"
+
+
+def test_plain_migrate_records_checksums_too(fresh_db):
+    fresh_db.create_empty()
+    assert manage("migrate", db=fresh_db).returncode == 0
+    recorded = fresh_db.scalar("SELECT COUNT(*) FROM dbinit_migrationchecksum")
+    assert recorded == fresh_db.scalar("SELECT COUNT(*) FROM django_migrations")
+    # and an edit after that is caught
+    fresh_db.execute("UPDATE dbinit_migrationchecksum SET checksum = 'x' WHERE app = 'accounts' AND name = '0001_initial'")
+    proc, data = health_json(fresh_db)
+    assert "accounts.0001_initial" in finding(data, "dbinit.W023")["message"]
