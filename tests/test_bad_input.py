@@ -206,3 +206,19 @@ def test_database_that_comes_up_within_the_timeout_is_used(fresh_db):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "retry" in proc.stderr
     assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+
+
+@pytest.mark.django_db
+def test_wrong_password_is_classified_as_authentication_refused():
+    """The local server trusts every connection (pg_hba.conf: trust), so a wrong password cannot be
+    provoked here: this feeds libpq's own message for it through the classifier instead."""
+    from django.db import OperationalError
+
+    from dbinit.database import classify
+
+    message = (f'connection to server at "db.internal" (10.0.0.5), port 5432 failed: FATAL:  password '
+               f'authentication failed for user "app" (dsn postgres://app:{SECRET}@db.internal/app)')
+    error, retryable = classify(OperationalError(message), "default", "connect")
+    assert (error.code, retryable) == ("dbinit.E011", False)
+    assert SECRET not in error.render()  # the driver echoed the DSN: the password is masked
+    assert "postgres://app:***@db.internal/app" in error.render()
