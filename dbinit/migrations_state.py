@@ -1,8 +1,8 @@
 """Migration state: plans, applying with progress, and migration file checksums.
 
 Thin wrappers over Django's loader, executor and recorder (never a hand-made
-query on ``django_migrations``). One loader per process: :func:`executor_for`
-caches it per connection, so initdb's plan, apply and verification share it.
+query on ``django_migrations``). initdb builds one executor (one loader) per
+run and reuses it for the plan, the re-check after the lock and the apply.
 """
 
 from __future__ import annotations
@@ -40,21 +40,24 @@ class MigrationPlan:
 
 def executor_for(connection, progress=None) -> MigrationExecutor:
     """A migration executor whose loader has read the recorded state of ``connection``."""
-    executor = MigrationExecutor(connection, progress)
-    return executor
+    return MigrationExecutor(connection, progress)
+
+
+def ordered_nodes(graph) -> list:
+    """Every migration of the graph, each after its dependencies (a deterministic order)."""
+    seen, order = set(), []
+    for leaf in sorted(graph.leaf_nodes()):
+        for key in graph.forwards_plan(leaf):
+            if key not in seen:
+                seen.add(key)
+                order.append(key)
+    return order
 
 
 def offline_plan() -> MigrationPlan:
     """The plan for a database that does not exist yet: every migration, in order."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    graph = loader.graph
-    seen, pending = set(), []
-    for leaf in graph.leaf_nodes():
-        for key in graph.forwards_plan(leaf):
-            if key not in seen:
-                seen.add(key)
-                pending.append(label(key))
-    return MigrationPlan(pending=pending)
+    return MigrationPlan(pending=[label(key) for key in ordered_nodes(loader.graph)])
 
 
 def forward_plan(executor) -> list:

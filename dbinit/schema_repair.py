@@ -18,6 +18,7 @@ from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
+from .migrations_state import ordered_nodes
 from .schema import columns_by_table
 
 logger = logging.getLogger("dbinit")
@@ -36,16 +37,6 @@ def _app_tables(state, app_label) -> dict[str, set[str]]:
     return tables
 
 
-def _ordered_nodes(graph) -> list:
-    seen, order = set(), []
-    for leaf in sorted(graph.leaf_nodes()):
-        for key in graph.forwards_plan(leaf):
-            if key not in seen:
-                seen.add(key)
-                order.append(key)
-    return order
-
-
 def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
     """Record lost migrations whose schema is verifiably present; return (recorded, refused)."""
     executor = MigrationExecutor(connection)
@@ -55,7 +46,7 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
     if not pending:
         return [], []
     existing = columns_by_table(connection)
-    order = _ordered_nodes(loader.graph)
+    order = ordered_nodes(loader.graph)
     states = {}
 
     def state_after(key):
