@@ -128,10 +128,37 @@ def wsgi_application():
     return WSGIHandler()
 
 
+def _outside_event_loop(function, *args, **kwargs):
+    """Call ``function`` here, or in a helper thread when this thread runs an event loop.
+
+    uvicorn imports the ASGI application inside its running loop, where Django refuses
+    synchronous database work (SynchronousOnlyOperation). Start-up must finish before the
+    application exists anyway, so blocking the loop for it is what we want.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+
+    def in_thread():
+        from django.db import connections
+
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()  # the helper thread's own connections
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbinit-startup") as pool:
+        return pool.submit(in_thread).result()  # re-raises SystemExit from a failed start
+
+
 def asgi_application():
     """The ASGI application, built only after start-up initialisation succeeded."""
     setup_or_exit()
-    run_or_exit(server="asgi")
+    _outside_event_loop(run_or_exit, server="asgi")
     from django.core.handlers.asgi import ASGIHandler
 
     return ASGIHandler()

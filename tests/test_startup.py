@@ -166,3 +166,28 @@ def test_gunicorn_refuses_to_start_on_a_broken_database(initialized_db):
     assert proc.returncode in (1, 3), err
     assert "Worker failed to boot" in err
     assert "dbinit.C002" in err and "dbinit.E030" in err
+
+
+def test_uvicorn_workers_initialise_then_serve(fresh_db):
+    port = free_port()
+    proc = start([sys.executable, "-m", "uvicorn", "aisecretary.asgi:application", "--workers", "2", "--port", str(port),
+                  "--host", "127.0.0.1"], fresh_db, {"DBINIT_STARTUP": "init"})
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/admin/login/", proc, timeout=90) == 200
+    finally:
+        out, err = stop(proc)
+    assert err.count("Start-up (asgi, DBINIT_STARTUP=init) ready") == 2, err
+    assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+
+
+def test_uvicorn_stops_instead_of_serving_a_broken_database(initialized_db):
+    initialized_db.drop_table("django_session")
+    single = start([sys.executable, "-m", "uvicorn", "aisecretary.asgi:application", "--port", str(free_port())],
+                   initialized_db, {"DBINIT_STARTUP": "check"})
+    out, err = single.communicate(timeout=60)
+    assert single.returncode == 3 and "dbinit.C002" in err and "dbinit.E030" in err
+    workers = start([sys.executable, "-m", "uvicorn", "aisecretary.asgi:application", "--workers", "2",
+                     "--port", str(free_port())], initialized_db, {"DBINIT_STARTUP": "check"})
+    out, err = workers.communicate(timeout=60)  # the supervisor stops by itself: no half-started fleet
+    assert "failed to start, stopping the parent process" in err
+    assert "dbinit.C002" in err
