@@ -40,11 +40,22 @@ def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
-class UserManager(BaseUserManager):
+class UserQuerySet(models.QuerySet):
+    def with_email(self, email):
+        """Users whose email matches ``email`` whatever its case.
+
+        Compares LOWER(email), the expression of the unique index accounts_user_email_ci_unique,
+        so the lookup is one index probe (``email__iexact`` compiles to UPPER() on PostgreSQL
+        and would scan every user).
+        """
+        return self.alias(email_ci=Lower("email")).filter(email_ci=normalize_email(email))
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def get_by_natural_key(self, email):
-        return self.get(email__iexact=normalize_email(email))
+        return self.with_email(email).get()
 
     def _defaults(self, extra_fields, role_slug):
         db = self._db or "default"

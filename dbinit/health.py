@@ -210,6 +210,8 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
 def check_migrations(ctx: HealthContext) -> list[Finding]:
     from django.db.migrations.exceptions import InconsistentMigrationHistory
 
+    from .migrations_state import label, records_missing_on_disk
+
     name = "migrations"
     loader = ctx.executor.loader
     found = []
@@ -217,10 +219,7 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
         loader.check_consistent_history(ctx.connection)
     except InconsistentMigrationHistory as exc:
         found.append(Finding.problem(name, DbinitError("E021", reason=str(exc).rstrip("."))))
-    missing_on_disk = sorted(
-        f"{a}.{n}" for a, n in loader.applied_migrations
-        if (a, n) not in loader.graph.nodes and not _replaced(loader, (a, n))
-    )
+    missing_on_disk = [label(k) for k in records_missing_on_disk(loader)]
     if missing_on_disk:
         f = Finding.problem(name, DbinitError("W021", migrations=", ".join(missing_on_disk)))
         f.context["records"] = missing_on_disk
@@ -239,10 +238,6 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
         found.append(Finding(check=name, id="dbinit.I003", status="ok",
                              message=f"All {len(loader.applied_migrations)} migrations applied; history consistent."))
     return found
-
-
-def _replaced(loader, key) -> bool:
-    return any(key in m.replaces for m in loader.disk_migrations.values() if getattr(m, "replaces", None))
 
 
 def _short(items, limit=6) -> str:
@@ -359,12 +354,12 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     # The configured admin by its unique email, else any admin through the partial index on
     # superusers (accounts.0003): neither grows with the number of users.
     admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
-    if not (admins.filter(email__iexact=settings.DBINIT_ADMIN_EMAIL).exists() or admins.exists()):
+    if not (admins.with_email(settings.DBINIT_ADMIN_EMAIL).exists() or admins.exists()):
         found.append(Finding.problem(name, DbinitError("W040")))
     elif settings.AISECRETARY_ENV == "production":
         from django.contrib.auth.hashers import check_password
 
-        admin = User.objects.using(using).filter(email__iexact=settings.DBINIT_ADMIN_EMAIL).only("password").first()
+        admin = User.objects.using(using).with_email(settings.DBINIT_ADMIN_EMAIL).only("password").first()
         # hashers.check_password (not User.check_password): no setter, so a check never rewrites the hash.
         if admin is not None and check_password(WELL_KNOWN_PASSWORD, admin.password):
             found.append(Finding.problem(name, DbinitError("W041", email=settings.DBINIT_ADMIN_EMAIL)))
@@ -394,7 +389,7 @@ def check_history(ctx: HealthContext) -> list[Finding]:
 
 
 def check_lock(ctx: HealthContext) -> list[Finding]:
-    from .locking import advisory_lock_holder, lock_file_for
+    from .locking import advisory_lock_holder, is_stale, lock_file_for
 
     name = "lock"
     conn = ctx.connection
@@ -402,8 +397,7 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
         holder = advisory_lock_holder(conn)
         if holder is None:
             return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
-        stale_after = settings.DBINIT_LOCK_TIMEOUT
-        if holder["state"] and holder["state"].startswith("idle") and holder["idle_seconds"] > stale_after:
+        if is_stale(holder):
             f = Finding.problem(name, DbinitError("W060", holder=f"backend pid {holder['pid']}",
                                                   idle=f"{holder['idle_seconds']:.0f}"))
             f.context["pid"] = holder["pid"]

@@ -302,8 +302,7 @@ class Initializer:
             self.seed_state = {
                 "tenant": not Tenant.objects.using(using).filter(slug=seeding.SYSTEM_TENANT["slug"]).exists(),
                 "roles": seeding.missing_roles(using),
-                "admin": not get_user_model().objects.using(using).filter(
-                    email__iexact=self.admin_email).exists(),
+                "admin": not get_user_model().objects.using(using).with_email(self.admin_email).exists(),
             }
         return self.seed_state
 

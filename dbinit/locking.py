@@ -128,6 +128,13 @@ def _file_lock(connection, deadline, timeout, step):
         os.close(fd)
 
 
+def is_stale(holder: dict) -> bool:
+    """A holder idle for longer than anyone may wait for the lock is not initialising anything."""
+    from django.conf import settings
+
+    return (holder["state"] or "").startswith("idle") and holder["idle_seconds"] > settings.DBINIT_LOCK_TIMEOUT
+
+
 def advisory_lock_holder(connection) -> dict | None:
     """Who holds the PostgreSQL initialisation lock right now (pid, state, idle seconds)."""
     if connection.vendor != "postgresql":

@@ -65,6 +65,12 @@ def forward_plan(executor) -> list:
     return executor.migration_plan(targets)
 
 
+def records_missing_on_disk(loader) -> list:
+    """Applied migrations that no file provides (a squash that replaces them counts as providing)."""
+    replaced = {key for m in loader.disk_migrations.values() for key in (getattr(m, "replaces", None) or ())}
+    return sorted(k for k in loader.applied_migrations if k not in loader.graph.nodes and k not in replaced)
+
+
 def check_history(executor, step="migrate"):
     """Raise E021 for applied-before-dependency history or conflicting leaf nodes."""
     try:

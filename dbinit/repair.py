@@ -195,9 +195,9 @@ class Repairer:
     def prune_records(self):
         from django.db.migrations.recorder import MigrationRecorder
 
-        executor = self._executor()
-        loader = executor.loader
-        gone = [k for k in loader.applied_migrations if k not in loader.graph.nodes]
+        from .migrations_state import records_missing_on_disk
+
+        gone = records_missing_on_disk(self._executor().loader)
         recorder = MigrationRecorder(self.connection)
         for app, name in gone:
             recorder.record_unapplied(app, name)
@@ -252,12 +252,12 @@ class Repairer:
         return f"created {', '.join(report.created)}" if report.created else "nothing was missing"
 
     def release_lock(self):
-        from .locking import advisory_lock_holder
+        from .locking import advisory_lock_holder, is_stale
 
         holder = advisory_lock_holder(self.connection)
         if holder is None:
             return "the lock was already free"
-        if not (holder["state"] or "").startswith("idle") or holder["idle_seconds"] <= settings.DBINIT_LOCK_TIMEOUT:
+        if not is_stale(holder):
             raise DbinitError("E060", target=f"backend {holder['pid']}", timeout=f"{holder['idle_seconds']:.0f}")
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [holder["pid"]])

@@ -125,7 +125,7 @@ def _seed_admin(report, using, email, password, environment, generate_password):
     email = normalize_email(email)
     if environment == "production" and password == WELL_KNOWN_PASSWORD:
         raise DbinitError("E006")
-    if User.objects.using(using).filter(email__iexact=email).exists():
+    if User.objects.using(using).with_email(email).exists():
         report.skipped.append(f"admin:{email}")
         return
     if not password and generate_password:

@@ -258,7 +258,11 @@ def test_lock_held_by_a_busy_session_is_not_touched(populated_db):
         code, report = health(populated_db)  # default DBINIT_LOCK_TIMEOUT (300 s): not stale
         lock = next(c for c in report["checks"] if c["check"] == "lock")
         assert lock["status"] == "info" and "in progress" in lock["message"]
-        with holder.cursor() as cur:
-            cur.execute("SELECT 1")
+        proc, result = repair_json(populated_db)
+        assert proc.returncode == 0, proc.stdout
+        assert result["actions"] == []
+        with holder.cursor() as cur:  # the holder's session is still alive, lock and all
+            cur.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+            assert cur.fetchone()[0] is True
     finally:
         holder.close()
