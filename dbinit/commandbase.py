@@ -24,20 +24,20 @@ class DbinitCommand(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text",
                             help="Output as readable text (default) or as one JSON document.")
 
+    @staticmethod
+    def add_noinput_argument(parser, help):
+        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive", help=help)
+
+    @staticmethod
+    def add_no_seed_argument(parser, help="Do not seed the admin user (reference data comes with the migrations)."):
+        parser.add_argument("--no-seed", action="store_false", dest="seed", help=help)
+
     def write_json(self, data):
         self.stdout.write(json.dumps(data, indent=2, default=str))
 
     def fail(self, error: DbinitError, returncode=1):
         """Raise CommandError carrying the rendered catalogue entry (Django prints it, no traceback)."""
         raise CommandError(error.render().rstrip("\n"), returncode=returncode)
-
-    def render_error(self, error: DbinitError):
-        self.stderr.write(self.style.ERROR(f"{error.code} {error.entry.title}") +
-                          (f" (step: {error.step})" if error.step else ""))
-        self.stderr.write(f"  {error.message}")
-        self.stderr.write("  To fix:")
-        for line in error.resolution:
-            self.stderr.write(f"    - {line}")
 
     def render_warning(self, warning: DbinitError):
         self.stdout.write(self.style.WARNING(f"  {warning.code} {warning.message}"))

@@ -30,10 +30,6 @@ class Entry:
     def level(self) -> str:
         return LEVELS[self.id.split(".")[1][0]]
 
-    @property
-    def hint(self) -> str:
-        return " ".join(self.resolution)
-
 
 def _e(id, title, message, *resolution, fixable=False):
     return Entry(f"dbinit.{id}", title, message, tuple(resolution), fixable)

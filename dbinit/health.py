@@ -44,9 +44,10 @@ class Finding:
     fixable: bool = False
 
     @classmethod
-    def problem(cls, check, error: DbinitError) -> Finding:
+    def problem(cls, check, error: DbinitError, **context) -> Finding:
+        """A finding for ``error``; ``context`` adds what a repair needs (lists, not text)."""
         return cls(check=check, id=error.code, status=error.level, message=error.message, hint=error.hint,
-                   context=dict(error.context), fixable=error.entry.fixable)
+                   context={**error.context, **context}, fixable=error.entry.fixable)
 
     @property
     def level_number(self) -> int:
@@ -71,9 +72,6 @@ class HealthReport:
     def problems(self, min_level="warning") -> list[Finding]:
         floor = LEVEL_NUMBERS[min_level]
         return [f for f in self.findings if f.level_number >= floor]
-
-    def find(self, code) -> Finding | None:
-        return next((f for f in self.findings if f.id == code), None)
 
     def as_dict(self) -> dict:
         return {"status": self.status, "database": self.database, "duration_ms": round(self.duration_ms, 1),
@@ -101,9 +99,9 @@ class HealthContext:
 
     @cached_property
     def pending(self) -> list:
-        from .migrations_state import forward_plan
+        from .migrations_state import pending_migrations
 
-        return [m for m, backwards in forward_plan(self.executor) if not backwards]
+        return pending_migrations(self.executor)
 
     @cached_property
     def pending_apps(self) -> set[str]:
@@ -210,7 +208,7 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
 def check_migrations(ctx: HealthContext) -> list[Finding]:
     from django.db.migrations.exceptions import InconsistentMigrationHistory
 
-    from .migrations_state import label, records_missing_on_disk
+    from .migrations_state import label, lost_records, records_missing_on_disk
 
     name = "migrations"
     loader = ctx.executor.loader
@@ -221,19 +219,16 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
         found.append(Finding.problem(name, DbinitError("E021", reason=str(exc).rstrip("."))))
     missing_on_disk = [label(k) for k in records_missing_on_disk(loader)]
     if missing_on_disk:
-        f = Finding.problem(name, DbinitError("W021", migrations=", ".join(missing_on_disk)))
-        f.context["records"] = missing_on_disk
-        found.append(f)
+        found.append(Finding.problem(name, DbinitError("W021", migrations=", ".join(missing_on_disk)),
+                                     records=missing_on_disk))
     pending = [f"{m.app_label}.{m.name}" for m in ctx.pending]
-    lost = _lost_records(ctx)
+    lost = lost_records(ctx.pending, ctx.columns()) if ctx.pending else []
     if lost:
-        f = Finding.problem(name, DbinitError("W024", count=len(lost), migrations=", ".join(lost)))
-        f.context["records"] = lost
-        found.append(f)
+        found.append(Finding.problem(name, DbinitError("W024", count=len(lost), migrations=", ".join(lost)),
+                                     records=lost))
     if pending:
-        f = Finding.problem(name, DbinitError("W020", count=len(pending), migrations=_short(pending)))
-        f.context["pending"] = pending
-        found.append(f)
+        found.append(Finding.problem(name, DbinitError("W020", count=len(pending), migrations=_short(pending)),
+                                     pending=pending))
     if not found:
         found.append(Finding(check=name, id="dbinit.I003", status="ok",
                              message=f"All {len(loader.applied_migrations)} migrations applied; history consistent."))
@@ -242,29 +237,6 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
 
 def _short(items, limit=6) -> str:
     return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def _lost_records(ctx) -> list[str]:
-    """Pending migrations whose tables already exist: records lost, not work to do."""
-    from django.db.migrations.operations import CreateModel
-
-    if not ctx.pending:
-        return []
-    tables = ctx.columns()
-    lost = []
-    for migration in ctx.pending:
-        created = [op.options.get("db_table") or f"{migration.app_label}_{op.name_lower}"
-                   for op in migration.operations
-                   if isinstance(op, CreateModel) and not _swapped(migration.app_label, op)]
-        if created and all(t in tables for t in created):
-            lost.append(f"{migration.app_label}.{migration.name}")
-    return lost
-
-
-def _swapped(app_label, operation) -> bool:
-    """A CreateModel for a swappable model that is swapped out (auth.User here) creates no table."""
-    setting = operation.options.get("swappable")
-    return bool(setting) and getattr(settings, setting, None) != f"{app_label}.{operation.name}"
 
 
 def check_model_changes(ctx: HealthContext) -> list[Finding]:
@@ -299,9 +271,8 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
         if file_checksum(path) != digest:
             changed.append(f"{app}.{mig}")
     if changed:
-        f = Finding.problem(name, DbinitError("W023", migrations=", ".join(sorted(changed))))
-        f.context["migrations"] = sorted(changed)
-        return [f]
+        changed.sort()
+        return [Finding.problem(name, DbinitError("W023", migrations=", ".join(changed)), migrations=changed)]
     return [Finding(check=name, id="dbinit.I008", status="ok",
                     message=f"{len(rows)} applied migration file(s) unchanged since they were applied.")]
 
@@ -315,13 +286,11 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
     report = compare(ctx.connection, models, ctx.columns())
     found = []
     if report.missing_tables:
-        f = Finding.problem(name, DbinitError("E030", tables=", ".join(report.missing_tables)))
-        f.context["tables"] = report.missing_tables
-        found.append(f)
+        found.append(Finding.problem(name, DbinitError("E030", tables=", ".join(report.missing_tables)),
+                                     tables=report.missing_tables))
     if report.missing_columns:
-        f = Finding.problem(name, DbinitError("E031", columns=", ".join(report.missing_columns)))
-        f.context["columns"] = report.missing_columns
-        found.append(f)
+        found.append(Finding.problem(name, DbinitError("E031", columns=", ".join(report.missing_columns)),
+                                     columns=report.missing_columns))
     if not found:
         found.append(Finding(check=name, id="dbinit.I004", status="ok",
                              message=f"{report.tables_expected} tables and all their columns present."))
@@ -334,7 +303,7 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     from accounts.models import Role
     from tenants.models import Tenant
 
-    from .seeding import SYSTEM_TENANT, missing_roles
+    from .seeding import missing_seed
 
     name = "seed"
     User = get_user_model()
@@ -344,13 +313,12 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
                         message="Seed data not checked: its tables are not there yet.")]
     found = []
     using = ctx.alias
-    if not Tenant.objects.using(using).filter(slug=SYSTEM_TENANT["slug"]).exists():
+    missing = missing_seed(using)
+    if missing["tenant"]:
         found.append(Finding.problem(name, DbinitError("E040")))
-    roles = missing_roles(using)
+    roles = missing["roles"]
     if roles:
-        f = Finding.problem(name, DbinitError("E041", roles=", ".join(roles)))
-        f.context["roles"] = roles
-        found.append(f)
+        found.append(Finding.problem(name, DbinitError("E041", roles=", ".join(roles)), roles=roles))
     # The configured admin by its unique email, else any admin through the partial index on
     # superusers (accounts.0003): neither grows with the number of users.
     admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
@@ -380,9 +348,8 @@ def check_history(ctx: HealthContext) -> list[Finding]:
         return [Finding.problem(name, DbinitError("W062"))]
     when = last.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     if last.outcome == "failed":
-        f = Finding.problem(name, DbinitError("W061", when=when, host=last.host,
-                                              outcome=f"failed ({last.error_code})"))
-        return [f]
+        return [Finding.problem(name, DbinitError("W061", when=when, host=last.host,
+                                                  outcome=f"failed ({last.error_code})"))]
     total = sum(s.get("duration_ms", 0) for s in last.steps)
     return [Finding(check=name, id="dbinit.I007", status="ok",
                     message=f"Last {last.trigger} run {when} on {last.host}: {last.outcome} in {total:.0f} ms.")]
@@ -398,10 +365,8 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
         if holder is None:
             return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
         if is_stale(holder):
-            f = Finding.problem(name, DbinitError("W060", holder=f"backend pid {holder['pid']}",
-                                                  idle=f"{holder['idle_seconds']:.0f}"))
-            f.context["pid"] = holder["pid"]
-            return [f]
+            error = DbinitError("W060", holder=f"backend pid {holder['pid']}", idle=f"{holder['idle_seconds']:.0f}")
+            return [Finding.problem(name, error, pid=holder["pid"])]
         return [Finding(check=name, id="dbinit.I010", status="info",
                         message=f"Initialisation in progress (backend pid {holder['pid']}, {holder['state']}).")]
     path = lock_file_for(conn)

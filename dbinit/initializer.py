@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
@@ -61,6 +62,7 @@ class Initializer:
         self.generate_password = generate_password
         self.environment = settings.AISECRETARY_ENV
         self.database_missing = False  # a missing PostgreSQL database / SQLite file (plan mode)
+        self.connection_info = None  # from the database step, when it had to connect
         self.connected = False
         self.executor = None
         self.plan = None
@@ -161,7 +163,8 @@ class Initializer:
             step.summary = f"will create {path}" + (" (folder created)" if folder_created else "")
             return
         try:
-            db.connect(self.alias, step="database")
+            # Connecting is how PostgreSQL says whether the database exists; keep the result.
+            self.connection_info = db.connect(self.alias, step="database")
             step.skipped, step.summary = 1, f"database {self.result.database.name!r} exists"
         except DbinitError as exc:
             if not db.is_missing_database(exc):
@@ -179,7 +182,7 @@ class Initializer:
         if self.plan_only and self.database_missing:
             step.status, step.summary = SKIPPED, "database does not exist yet"
             return
-        info = db.connect(self.alias)
+        info = self.connection_info or db.connect(self.alias)
         self.connected = True
         db.check_server_version(self.connection)
         step.summary = f"{info.vendor} {info.version}, {info.round_trip_ms:.1f} ms round trip"
@@ -190,7 +193,7 @@ class Initializer:
         if self.plan_only:
             step.status, step.summary = SKIPPED, "plan only"
             return
-        self.executor = migrations_state.executor_for(self.connection)
+        self.executor = MigrationExecutor(self.connection)
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
         if not self.plan and not self._seed_needed() and self._last_run_complete():
@@ -211,14 +214,15 @@ class Initializer:
     def step_migrate(self, step):
         if self.plan_only:
             if self.database_missing:
-                planned = migrations_state.offline_plan()
+                pending = migrations_state.offline_plan()
             else:
-                executor = migrations_state.executor_for(self.connection)
+                executor = MigrationExecutor(self.connection)
                 migrations_state.check_history(executor)
-                planned = migrations_state.plan_of(executor)
+                pending = [migrations_state.label((m.app_label, m.name))
+                           for m in migrations_state.pending_migrations(executor)]
             step.status = PLANNED
-            step.detail = {"pending": planned.pending}
-            step.summary = f"would apply {len(planned.pending)} migration(s)"
+            step.detail = {"pending": pending}
+            step.summary = f"would apply {len(pending)} migration(s)"
             return
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:
@@ -292,18 +296,9 @@ class Initializer:
 
     # --- helpers ------------------------------------------------------------------------
     def _seed_state(self) -> dict:
-        """What seed data is missing: {"tenant": bool, "roles": [slugs], "admin": bool}."""
+        """What seed data is missing (cached until a step changes it)."""
         if self.seed_state is None:
-            from django.contrib.auth import get_user_model
-
-            from tenants.models import Tenant
-
-            using = self.alias
-            self.seed_state = {
-                "tenant": not Tenant.objects.using(using).filter(slug=seeding.SYSTEM_TENANT["slug"]).exists(),
-                "roles": seeding.missing_roles(using),
-                "admin": not get_user_model().objects.using(using).with_email(self.admin_email).exists(),
-            }
+            self.seed_state = seeding.missing_seed(self.alias, self.admin_email)
         return self.seed_state
 
     def _last_run_complete(self) -> bool:

@@ -46,24 +46,15 @@ def initialization_lock(connection, timeout: float, step="lock"):
     start = time.monotonic()
     deadline = start + timeout
     if connection.vendor == "postgresql":
-        with _advisory_lock(connection, deadline, timeout, step) as info:
-            info.waited_ms = (time.monotonic() - start) * 1000
-            yield info
+        lock = _advisory_lock(connection, deadline, timeout, step)
     elif connection.vendor == "sqlite" and lock_file_for(connection) is not None:
-        with _file_lock(connection, deadline, timeout, step) as info:
-            info.waited_ms = (time.monotonic() - start) * 1000
-            yield info
+        lock = _file_lock(connection, deadline, timeout, step)
     else:
         yield LockInfo(kind="none")
-
-
-def _wait(deadline, delay, first_wait_logged, what):
-    if not first_wait_logged:
-        logger.info("Waiting for another process to finish initialising (%s)", what)
-    if time.monotonic() + delay > deadline:
-        return False
-    time.sleep(delay)
-    return True
+        return
+    with lock as info:
+        info.waited_ms = (time.monotonic() - start) * 1000
+        yield info
 
 
 @contextmanager
@@ -114,9 +105,12 @@ def _file_lock(connection, deadline, timeout, step):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if not _wait(deadline, delay, info.contended, str(path)):
+                if not info.contended:
+                    info.contended = True
+                    logger.info("Waiting for another process to finish initialising (%s)", path)
+                if time.monotonic() + delay > deadline:
                     raise DbinitError("E060", step=step, target=str(path), timeout=f"{timeout:g}") from None
-                info.contended = True
+                time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
                 delay = min(delay * 1.5, 0.1)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

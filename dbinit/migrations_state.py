@@ -18,7 +18,6 @@ from io import StringIO
 
 from django.db import DatabaseError, transaction
 from django.db.migrations.exceptions import InconsistentMigrationHistory
-from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.models import Q
 from django.db.transaction import TransactionManagementError
@@ -32,17 +31,6 @@ def label(key) -> str:
     return f"{key[0]}.{key[1]}"
 
 
-@dataclass
-class MigrationPlan:
-    pending: list[str] = field(default_factory=list)  # "app.name" in the order they would run
-    applied_count: int = 0
-
-
-def executor_for(connection, progress=None) -> MigrationExecutor:
-    """A migration executor whose loader has read the recorded state of ``connection``."""
-    return MigrationExecutor(connection, progress)
-
-
 def ordered_nodes(graph) -> list:
     """Every migration of the graph, each after its dependencies (a deterministic order)."""
     seen, order = set(), []
@@ -54,15 +42,43 @@ def ordered_nodes(graph) -> list:
     return order
 
 
-def offline_plan() -> MigrationPlan:
+def offline_plan() -> list[str]:
     """The plan for a database that does not exist yet: every migration, in order."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    return MigrationPlan(pending=[label(key) for key in ordered_nodes(loader.graph)])
+    return [label(key) for key in ordered_nodes(loader.graph)]
 
 
 def forward_plan(executor) -> list:
-    targets = executor.loader.graph.leaf_nodes()
-    return executor.migration_plan(targets)
+    """``(migration, backwards)`` pairs to the leaf nodes, as ``migrate`` computes them."""
+    return executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def pending_migrations(executor) -> list:
+    """The migrations still to apply, in order."""
+    return [migration for migration, backwards in forward_plan(executor) if not backwards]
+
+
+def lost_records(pending, tables) -> list[str]:
+    """Pending migrations whose tables already exist: records lost, not work to do.
+
+    ``tables``: the existing table names (a set, or a mapping keyed by them).
+    """
+    from django.conf import settings
+    from django.db.migrations.operations import CreateModel
+
+    def creates_table(app_label, op):
+        # A CreateModel for a swapped-out swappable model (auth.User here) creates no table.
+        setting = op.options.get("swappable")
+        return not setting or getattr(settings, setting, None) == f"{app_label}.{op.name}"
+
+    lost = []
+    for migration in pending:
+        created = [op.options.get("db_table") or f"{migration.app_label}_{op.name_lower}"
+                   for op in migration.operations
+                   if isinstance(op, CreateModel) and creates_table(migration.app_label, op)]
+        if created and all(t in tables for t in created):
+            lost.append(label((migration.app_label, migration.name)))
+    return lost
 
 
 def records_missing_on_disk(loader) -> list:
@@ -82,14 +98,6 @@ def check_history(executor, step="migrate"):
         names = "; ".join(f"{', '.join(sorted(n))} in {app}" for app, n in sorted(conflicts.items()))
         raise DbinitError("E021", step=step, reason=f"conflicting leaf migrations ({names}); "
                           "run python manage.py makemigrations --merge")
-
-
-def plan_of(executor) -> MigrationPlan:
-    plan = forward_plan(executor)
-    return MigrationPlan(
-        pending=[f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards],
-        applied_count=len(executor.loader.applied_migrations),
-    )
 
 
 @dataclass

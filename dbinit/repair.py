@@ -84,37 +84,30 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
             return [], [f], DbinitError(f.id.split(".")[1], **f.context)
     actions: dict[str, Action] = {}
     manual = []
+
+    def add(kind, finding, description):
+        """One action per kind; it lists every finding it fixes."""
+        action = actions.setdefault(kind, Action(kind, finding.id, description))
+        fixes = set(action.finding.split(", ")) | {finding.id}
+        action.finding = ", ".join(sorted(fixes))
+
     for f in report.problems("warning"):
-        if f.id == "dbinit.W021":
-            if prune:
-                actions["prune_records"] = Action("prune_records", f.id,
-                                                  f"remove records of migrations missing on disk: {', '.join(f.context['records'])}")
-            else:
-                manual.append(f)
+        if f.id == "dbinit.W021" and prune:
+            add("prune_records", f, f"remove records of migrations missing on disk: {', '.join(f.context['records'])}")
         elif f.id in ("dbinit.W024", "dbinit.E021"):
             # Inconsistent history is usually lost records too: the strict verification decides.
-            action = actions.setdefault("record_lost_migrations", Action(
-                "record_lost_migrations", f.id,
-                "verify each table and column against the migration state, then record the matching "
-                "migrations as applied (none is run)"))
-            if f.id not in action.finding:
-                action.finding += f", {f.id}"
+            add("record_lost_migrations", f, "verify each table and column against the migration state, then "
+                "record the matching migrations as applied (none is run)")
         elif f.id == "dbinit.E030":
-            actions["recreate_tables"] = Action("recreate_tables", f.id,
-                                                f"recreate from the migration state: {', '.join(f.context['tables'])}")
+            add("recreate_tables", f, f"recreate from the migration state: {', '.join(f.context['tables'])}")
         elif f.id == "dbinit.E031":
-            actions["recreate_columns"] = Action("recreate_columns", f.id,
-                                                 f"add back from the migration state: {', '.join(f.context['columns'])}")
+            add("recreate_columns", f, f"add back from the migration state: {', '.join(f.context['columns'])}")
         elif f.id == "dbinit.W020":
-            actions["apply_migrations"] = Action("apply_migrations", f.id,
-                                                 f"apply {len(f.context['pending'])} pending migration(s)")
+            add("apply_migrations", f, f"apply {len(f.context['pending'])} pending migration(s)")
         elif f.id in ("dbinit.E040", "dbinit.E041", "dbinit.W040"):
-            action = actions.setdefault("reseed", Action("reseed", f.id, "re-seed missing rows with initdb's seeding"))
-            if f.id not in action.finding:
-                action.finding = ", ".join(sorted(set(action.finding.split(", ")) | {f.id}))
+            add("reseed", f, "re-seed missing rows with initdb's seeding")
         elif f.id == "dbinit.W060":
-            actions["release_lock"] = Action("release_lock", f.id,
-                                             f"end the idle backend (pid {f.context['pid']}) holding the lock")
+            add("release_lock", f, f"end the idle backend (pid {f.context['pid']}) holding the lock")
         else:
             manual.append(f)
     # Lost records and pending migrations are two views of one problem: recording comes first,
@@ -225,8 +218,8 @@ class Repairer:
         return f"added {', '.join(added)}" if added else "nothing was missing"
 
     def apply_migrations(self):
-        from .health import HealthContext, _lost_records
-        from .migrations_state import apply, check_history, forward_plan
+        from .migrations_state import apply, check_history, forward_plan, lost_records
+        from .schema import columns_by_table
 
         executor = self._executor()
         # Never run a migration over tables that are already there, nor on a broken history.
@@ -234,9 +227,7 @@ class Repairer:
         pending = forward_plan(executor)
         if not pending:
             return "nothing pending"
-        ctx = HealthContext(self.connection.alias)
-        ctx.__dict__["executor"] = executor
-        lost = _lost_records(ctx)
+        lost = lost_records([m for m, _ in pending], columns_by_table(self.connection))
         if lost:
             raise DbinitError("W024", count=len(lost), migrations=", ".join(lost))
         report = apply(executor, pending, step="repair")

@@ -68,9 +68,6 @@ class InitializationResult:
     def changed(self) -> bool:
         return any(s.created for s in self.steps)
 
-    def step(self, name) -> StepResult | None:
-        return next((s for s in self.steps if s.name == name), None)
-
     def as_dict(self, include_password=False) -> dict:
         data = {
             "status": self.status,

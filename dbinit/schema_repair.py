@@ -18,7 +18,7 @@ from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
-from .migrations_state import ordered_nodes
+from .migrations_state import ordered_nodes, pending_migrations
 from .schema import columns_by_table
 
 logger = logging.getLogger("dbinit")
@@ -42,7 +42,7 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
     executor = MigrationExecutor(connection)
     loader = executor.loader
     applied = set(loader.applied_migrations)
-    pending = [m for m, backwards in executor.migration_plan(loader.graph.leaf_nodes()) if not backwards]
+    pending = pending_migrations(executor)
     if not pending:
         return [], []
     existing = columns_by_table(connection)
@@ -85,7 +85,7 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
 
 def _applied_state(connection):
     executor = MigrationExecutor(connection)
-    pending_apps = {m.app_label for m, _ in executor.migration_plan(executor.loader.graph.leaf_nodes())}
+    pending_apps = {m.app_label for m in pending_migrations(executor)}
     # The state the recorded migrations describe, as migrate computes it.
     state = executor._create_project_state(with_applied_migrations=True)
     return state, pending_apps

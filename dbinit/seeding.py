@@ -70,6 +70,23 @@ def missing_roles(using="default") -> list[str]:
     return [slug for slug in wanted if slug not in have]
 
 
+def missing_seed(using="default", admin_email=None) -> dict:
+    """What seed data is missing: ``{"tenant": bool, "roles": [slugs], "admin": bool}``.
+
+    Three index lookups (tenant slug, role slugs, the admin's email), whatever the row counts.
+    """
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import Tenant
+
+    return {
+        "tenant": not Tenant.objects.using(using).filter(slug=SYSTEM_TENANT["slug"]).exists(),
+        "roles": missing_roles(using),
+        "admin": admin_email is not None
+        and not get_user_model().objects.using(using).with_email(admin_email).exists(),
+    }
+
+
 # --- the seed step -----------------------------------------------------------------
 @dataclass
 class SeedReport:

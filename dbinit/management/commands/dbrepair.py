@@ -24,8 +24,7 @@ class Command(DbinitCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show the plan and change nothing.")
         parser.add_argument("--prune", action="store_true",
                             help="Also remove records of applied migrations whose files no longer exist.")
-        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
-                            help="Do not ask for confirmation.")
+        self.add_noinput_argument(parser, "Do not ask for confirmation.")
 
     def handle(self, *args, **options):
         self.json = options["format"] == "json"

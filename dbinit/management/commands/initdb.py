@@ -25,11 +25,9 @@ class Command(DbinitCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
-                            help="Never prompt (in production without DBINIT_ADMIN_PASSWORD, a "
-                                 "password is generated and shown once instead of asked for).")
-        parser.add_argument("--no-seed", action="store_false", dest="seed",
-                            help="Do not seed the admin user (reference data comes with the migrations).")
+        self.add_noinput_argument(parser, "Never prompt (in production without DBINIT_ADMIN_PASSWORD, a "
+                                          "password is generated and shown once instead of asked for).")
+        self.add_no_seed_argument(parser)
         parser.add_argument("--plan", action="store_true",
                             help="Show what would be done (database creation, migrations, seed) and change nothing.")
 
@@ -51,8 +49,6 @@ class Command(DbinitCommand):
         else:
             self.render_summary(result)
         if result.error:
-            if self.json:
-                self.render_error(result.error)
             self.fail(result.error)
 
     def ask_password(self):

@@ -19,12 +19,11 @@ class Command(DbinitCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
-                            help="Do not ask for confirmation (production still needs --force).")
+        self.add_noinput_argument(parser, "Do not ask for confirmation (production still needs --force).")
         parser.add_argument("--force", action="store_true", help="Required in production.")
         parser.add_argument("--no-backup", action="store_false", dest="backup",
                             help="Skip pg_dump (SQLite files are always moved, never deleted).")
-        parser.add_argument("--no-seed", action="store_false", dest="seed", help="Do not seed the admin user.")
+        self.add_no_seed_argument(parser)
 
     def handle(self, *args, **options):
         alias = options["database"]
