@@ -116,9 +116,6 @@ _options = _default_db.setdefault("OPTIONS", {})
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":
     # How long a statement waits for another process's write lock before "database is locked".
     _options.setdefault("timeout", DBINIT_CONNECT_TIMEOUT)
-    if TESTING:
-        # A real file, not SQLite's in-memory default: tests see what users get.
-        _default_db.setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "var" / "test_db.sqlite3"))
 else:
     # One connection attempt; dbinit retries with backoff up to DBINIT_CONNECT_TIMEOUT.
     _options.setdefault("connect_timeout", max(2, min(10, int(DBINIT_CONNECT_TIMEOUT))))

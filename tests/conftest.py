@@ -3,18 +3,26 @@
 Each pytest run targets one engine: the engine of ``DATABASE_URL`` (SQLite by
 default; ``make test`` runs the suite again with PostgreSQL). In-process tests
 use pytest-django's isolated ``test_`` database; subprocess tests get a
-:class:`~tests.scratch.ScratchDatabase` of the same engine, created fresh.
+:class:`~tests.support.databases.ScratchDatabase` of the same engine, created fresh.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 
 import pytest
 from django.conf import settings
 
-from tests.scratch import ScratchDatabase, manage, postgres_reachable, postgres_server_url, python
+from tests.support.databases import (
+    POPULATED_USERS,
+    ScratchDatabase,
+    manage,
+    postgres_reachable,
+    postgres_server_url,
+    python,
+)
 
 ENGINE = "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
 
@@ -40,6 +48,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="PostgreSQL-only behaviour; runs in the PostgreSQL pass"))
         if ENGINE == "postgresql" and item.get_closest_marker("sqlite_only"):
             item.add_marker(pytest.mark.skip(reason="SQLite-only behaviour; runs in the SQLite pass"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """pytest-django's test database, named per run: two runs on one server never share it.
+
+    SQLite: a real file (what users get, not SQLite's in-memory default) in this run's
+    temporary folder, which exists on a fresh clone whatever DATABASE_URL says.
+    """
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    if ENGINE == "sqlite":
+        test["NAME"] = str(tmp_path_factory.mktemp("testdb") / "test_db.sqlite3")
+    else:
+        test["NAME"] = f"test_aisecretary_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="session")
@@ -78,15 +100,12 @@ def initialized_db(template_db, tmp_path):
     yield from _copy_of(template_db, tmp_path)
 
 
-POPULATED_USERS = 120
-
-
 @pytest.fixture(scope="session")
 def populated_template(template_db, tmp_path_factory):
     """An initialised database where a tenant holds many users (made with the factories)."""
     for db in _copy_of(template_db, tmp_path_factory.mktemp("populated")):
         # AISECRETARY_ENV=testing: the fast password hasher for the factories' users.
-        proc = python("tests/populate.py", str(POPULATED_USERS), db=db, env={"AISECRETARY_ENV": "testing"})
+        proc = python("tests/probes/populate.py", str(POPULATED_USERS), db=db, env={"AISECRETARY_ENV": "testing"})
         assert proc.returncode == 0, proc.stderr
         yield db
 
@@ -95,12 +114,6 @@ def populated_template(template_db, tmp_path_factory):
 def populated_db(populated_template, tmp_path):
     """A fresh copy of an initialised database holding a tenant with many users."""
     yield from _copy_of(populated_template, tmp_path)
-
-
-@pytest.fixture
-def run(request):
-    """``run("initdb", db=...)``: manage.py in a subprocess."""
-    return manage
 
 
 @pytest.fixture

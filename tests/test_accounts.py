@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.scratch import manage
+from tests.support.databases import manage
 
 
 def test_createsuperuser_noinput_puts_the_user_in_the_system_tenant(initialized_db):

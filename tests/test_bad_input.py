@@ -6,10 +6,11 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
-from tests.scratch import ROOT, manage, postgres_server_url, subprocess_env
+from tests.support.databases import ROOT, manage, postgres_server_url, subprocess_env
 
 SECRET = "Sup3r-Secret-pw"
 
@@ -137,18 +138,18 @@ def test_unknown_role():
 
 @pytest.mark.postgresql_only
 def test_role_that_may_not_create_the_missing_database(fresh_db):
+    role = f"dbinit_nocreate_{uuid.uuid4().hex[:8]}"  # per run: parallel runs on one server never share it
     server = fresh_db._server()
     try:
         with server.cursor() as cur:
-            cur.execute("DROP ROLE IF EXISTS dbinit_nocreate")
-            cur.execute("CREATE ROLE dbinit_nocreate LOGIN NOCREATEDB")
-        proc = initdb({"DATABASE_URL": pg_url(user="dbinit_nocreate", name=fresh_db.name)})
+            cur.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+        proc = initdb({"DATABASE_URL": pg_url(user=role, name=fresh_db.name)})
         assert_clean_failure(proc, "dbinit.E013", exit_code=1)
         assert "createdb" in proc.stderr.lower()
         assert not fresh_db.exists()
     finally:
         with server.cursor() as cur:
-            cur.execute("DROP ROLE IF EXISTS dbinit_nocreate")
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')
         server.close()
 
 

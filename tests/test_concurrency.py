@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.scratch import ROOT, manage, subprocess_env
+from tests.support.databases import ROOT, manage, subprocess_env
 
 pytestmark = pytest.mark.slow
 WORKERS = 8

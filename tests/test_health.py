@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.scratch import manage, python
+from tests.support.databases import manage, python
 
 ADMIN = "admin@ai-secretary.com"
 CHECK_KEYS = {"id", "check", "status", "message", "hint", "duration_ms"}
@@ -48,7 +48,7 @@ def finding(data, code):
 
 
 def health_endpoint(db, env=None):
-    proc = python("tests/probe_health.py", "?format=json", db=db, env=env)
+    proc = python("tests/probes/health.py", "?format=json", db=db, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -159,7 +159,7 @@ def test_deleted_admin_is_a_warning(initialized_db):
 
 
 def test_model_change_without_migration_is_reported(fresh_db):
-    env = {"DJANGO_SETTINGS_MODULE": "tests.settings_drift"}
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings.drift"}
     init = manage("initdb", "--noinput", db=fresh_db, env=env)
     # initdb's verification already refuses: the model wants a column no migration creates.
     assert init.returncode == 1 and "dbinit.E031" in init.stderr and "driftapp_note.pinned" in init.stderr

@@ -2,9 +2,9 @@
 
 import json
 
-from tests.scratch import manage
+from tests.support.databases import manage
 
-BROKEN = {"DJANGO_SETTINGS_MODULE": "tests.settings_broken"}
+BROKEN = {"DJANGO_SETTINGS_MODULE": "tests.settings.broken"}
 
 
 def test_failed_migration_is_rolled_back_and_named(fresh_db):

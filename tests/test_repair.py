@@ -14,8 +14,7 @@ import psycopg2
 import pytest
 
 from dbinit.locking import ADVISORY_LOCK_KEY
-from tests.conftest import POPULATED_USERS
-from tests.scratch import manage
+from tests.support.databases import POPULATED_USERS, manage
 
 BOOKKEEPING = {"dbinit_initializationrun", "dbinit_migrationchecksum", "django_migrations"}
 

@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import POPULATED_USERS
-from tests.scratch import ScratchDatabase, manage
+from tests.support.databases import POPULATED_USERS, ScratchDatabase, manage
 
 PRODUCTION = {"AISECRETARY_ENV": "production", "SECRET_KEY": "p" * 50, "DBINIT_ADMIN_PASSWORD": "Str0ng-and-long"}
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.scratch import manage
+from tests.support.databases import manage
 
 
 def refuse_inserts(db, table, message):

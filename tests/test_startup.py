@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.scratch import ROOT, python, subprocess_env
+from tests.support.databases import ROOT, python, subprocess_env
 
 pytestmark = pytest.mark.slow
 

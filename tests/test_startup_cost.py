@@ -2,13 +2,13 @@
 
 import json
 
-from tests.scratch import manage, python
+from tests.support.databases import manage, python
 
 UNREACHABLE = {"DATABASE_URL": "postgres://nobody:pw@127.0.0.1:1/nowhere", "DBINIT_CONNECT_TIMEOUT": "1"}
 
 
 def test_django_setup_makes_no_connection_and_no_query(initialized_db):
-    proc = python("tests/probe_setup_queries.py", db=initialized_db)
+    proc = python("tests/probes/setup_queries.py", db=initialized_db)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"connect": 0, "cursor": 0}
 

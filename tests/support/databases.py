@@ -1,4 +1,4 @@
-"""Scratch databases for tests: real SQLite files and real PostgreSQL databases.
+"""The fixture library: databases the tests own, real SQLite files and real PostgreSQL databases.
 
 A :class:`ScratchDatabase` is a database the test owns (a fresh file in a
 temporary folder, or a fresh PostgreSQL database with a random name), a URL
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import psycopg2
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_POSTGRES_URL = "postgres://root@127.0.0.1:5432/postgres"
+# Users in the populated fixture's tenant (besides the seeded admin).
+POPULATED_USERS = 120
 
 
 def postgres_server_url() -> str:

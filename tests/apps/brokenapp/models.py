@@ -1,4 +1,4 @@
-"""A test-only app whose second migration fails until BROKENAPP_FIXED=1 (see tests/settings_broken.py)."""
+"""A test-only app whose second migration fails until BROKENAPP_FIXED=1 (see tests/settings/broken.py)."""
 
 from django.db import models
 
