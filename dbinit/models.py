@@ -36,3 +36,20 @@ class InitializationRun(models.Model):
 
     def __str__(self):
         return f"{self.trigger} {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class Metadata(models.Model):
+    """What the database itself remembers about how it was set up (Rails' ``ar_internal_metadata``).
+
+    One row per key, e.g. the environment that initialised it; read with one primary-key lookup.
+    """
+
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "metadata"
+
+    def __str__(self):
+        return f"{self.key}={self.value}"
