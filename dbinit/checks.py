@@ -37,7 +37,7 @@ def database_checks(app_configs=None, databases=None, **kwargs):
     """Connectivity, migrations, schema, seed data, engine: only with ``--database``."""
     messages = []
     for alias in databases or ():
-        report = health.run(alias, include_config=False)
+        report = health.run(alias, include_config=False, hash_passwords=True)
         for finding in report.problems("warning"):
             if finding.id == "dbinit.E009" and finding.context.get("vendor") == "sqlite":
                 # `migrate` runs these checks and creates the file itself: say so, do not block it.

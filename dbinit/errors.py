@@ -161,9 +161,6 @@ CATALOGUE: dict[str, Entry] = {
            "No active staff superuser exists, so nobody can log into the admin.",
            "Run python manage.py initdb (seeds DBINIT_ADMIN_EMAIL) or "
            "python manage.py createsuperuser.", fixable=True),
-        _e("W041", "Admin uses the well-known password in production",
-           "The admin {email} still has the well-known development password.",
-           "Run python manage.py changepassword {email} now."),
         _e("W042", "Optional seed data not seeded",
            "Optional seed data {what} could not be seeded: {reason}.",
            "Run python manage.py dbrepair, or python manage.py initdb after fixing the cause."),
@@ -219,6 +216,53 @@ CATALOGUE: dict[str, Entry] = {
            "The server did not start: DBINIT_STARTUP=check found {reason}",
            "Run python manage.py initdb as a release step before starting the servers, or set "
            "DBINIT_STARTUP=init."),
+        _e("C003", "Well-known password in production",
+           "{count} active admin account(s) can log in with the well-known development password: {emails}.",
+           "Run python manage.py changepassword {email} now (and for every other account listed); "
+           "the server refuses to start in production until then."),
+        _e("C004", "Production configuration refused",
+           "The server did not start: the production configuration is unsafe: {reason}",
+           "Fix the setting named above (see README, 'Production checklist'), then start the server again."),
+        # --- production hardening -------------------------------------------
+        _e("E080", "Unsafe SECRET_KEY in production",
+           "SECRET_KEY {why}; production refuses it.",
+           "Set SECRET_KEY to a new random value of 50 or more characters, for example the output of "
+           "python -c 'from django.core.management.utils import get_random_secret_key as k; print(k())'."),
+        _e("E081", "ALLOWED_HOSTS empty in production",
+           "ALLOWED_HOSTS is empty while AISECRETARY_ENV=production: every request would be refused.",
+           "Set ALLOWED_HOSTS to the site's host names, comma-separated (e.g. ALLOWED_HOSTS=app.example.com)."),
+        _e("E082", "Unsafe database name",
+           "The {kind} name {name} cannot be used safely in SQL: {reason}.",
+           "Rename the {kind} (or point DATABASE_URL at another one) using at most 63 bytes and no "
+           "control characters."),
+        _e("E083", "Control character in DATABASE_URL",
+           "DATABASE_URL {url} has a control character in its {part}.",
+           "Remove the character (often a stray %00 or newline) from DATABASE_URL."),
+        _e("E084", "Backup folder not private",
+           "The backup folder {path} {reason}; backups hold password hashes and session keys.",
+           "Use a folder owned by this user and writable by nobody else (chown $(id -u) {path}; "
+           "chmod 700 {path}), or point DBINIT_BACKUP_DIR elsewhere."),
+        _e("E085", "Database belongs to production",
+           "{command} would change a database that records environment {recorded}, from a {current} "
+           "environment; nothing was changed.",
+           "Run it with AISECRETARY_ENV={recorded} (where that environment's rules apply), or, if this "
+           "really is meant, re-run with --force and type the database name when asked."),
+        _e("E086", "Admin password too weak",
+           "The admin password for {email} is refused by AUTH_PASSWORD_VALIDATORS: {reasons}",
+           "Choose a longer, uncommon password (DBINIT_ADMIN_PASSWORD or the prompt), or leave it unset "
+           "so that initdb generates one."),
+        _e("E087", "Unsafe lock file",
+           "The lock file {path} {reason}; dbinit does not write through it.",
+           "Remove {path} (it is recreated as a private regular file) and find out who created it."),
+        _e("E088", "Password file cannot be written",
+           "The generated admin password could not be written to {path}: {reason}.",
+           "Set DBINIT_ADMIN_PASSWORD_FILE to a path in a folder this user can write (the file must not "
+           "exist yet), or pass --print-password; then set the admin's password with "
+           "python manage.py changepassword {email}."),
+        _e("W080", "Database initialised for another environment",
+           "The database records environment {recorded}; this process runs as {current}.",
+           "Check DATABASE_URL: a {current} shell is pointed at a {recorded} database. The record is "
+           "kept; destructive commands refuse without --force and the typed name."),
         # --- informational ----------------------------------------------------
         _e("I001", "Database reachable",
            "Connected to {vendor} {version} in {ms} ms.", "Nothing to do."),
@@ -236,6 +280,7 @@ CATALOGUE: dict[str, Entry] = {
            "Nothing to do."),
         _e("I009", "Models match migrations", "No model change is missing a migration.", "Nothing to do."),
         _e("I010", "Initialisation lock", "Who holds the initialisation lock, if anyone.", "Nothing to do."),
+        _e("I011", "Database environment", "The environment the database was initialised for.", "Nothing to do."),
     ]
 }
 

@@ -81,9 +81,12 @@ class HealthReport:
 class HealthContext:
     """What the checks share for one database: the connection and one migration loader."""
 
-    def __init__(self, alias="default", connect_timeout=0.0):
+    def __init__(self, alias="default", connect_timeout=0.0, hash_passwords=False):
         self.alias = alias
         self.connect_timeout = connect_timeout
+        # Commands and start-up may hash the well-known password (once per hash value);
+        # the /health/ probe never does: it reads the remembered verdicts only.
+        self.hash_passwords = hash_passwords
         self.reachable = False
         self.tables: dict[str, set[str]] | None = None
 
@@ -324,13 +327,12 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
     if not (admins.with_email(settings.DBINIT_ADMIN_EMAIL).exists() or admins.exists()):
         found.append(Finding.problem(name, DbinitError("W040")))
-    elif settings.AISECRETARY_ENV == "production":
-        from django.contrib.auth.hashers import check_password
+    if settings.AISECRETARY_ENV == "production":
+        from . import passwords
 
-        admin = User.objects.using(using).with_email(settings.DBINIT_ADMIN_EMAIL).only("password").first()
-        # hashers.check_password (not User.check_password): no setter, so a check never rewrites the hash.
-        if admin is not None and check_password(WELL_KNOWN_PASSWORD, admin.password):
-            found.append(Finding.problem(name, DbinitError("W041", email=settings.DBINIT_ADMIN_EMAIL)))
+        emails = passwords.well_known_accounts(using, may_hash=ctx.hash_passwords)
+        if emails:
+            found.append(Finding.problem(name, passwords.well_known_error(emails), accounts=emails))
     if not found:
         found.append(Finding(check=name, id="dbinit.I005", status="ok",
                              message="System tenant, system roles and an active staff admin present."))
@@ -404,10 +406,15 @@ CHECKS = {
 CONFIGURATION_CHECKS = [n for n, (_, needs_db) in CHECKS.items() if not needs_db]
 
 
-def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0) -> HealthReport:
-    """Run the checks (``only`` names a subset) against ``alias`` and collect a report."""
+def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0,
+        hash_passwords=False) -> HealthReport:
+    """Run the checks (``only`` names a subset) against ``alias`` and collect a report.
+
+    ``hash_passwords``: whether the seed check may hash the well-known password against an
+    admin's hash not checked before (commands, start-up); the probe leaves it off.
+    """
     start = time.perf_counter()
-    ctx = HealthContext(alias, connect_timeout=connect_timeout)
+    ctx = HealthContext(alias, connect_timeout=connect_timeout, hash_passwords=hash_passwords)
     settings_dict = connections.settings[alias] if alias in connections.settings else {}
     report = HealthReport(database=describe_database(settings_dict, alias).as_dict())
     names = list(only or CHECKS)

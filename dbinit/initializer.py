@@ -21,8 +21,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import migrations_state, schema, seeding
-from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
+from . import migrations_state, passwords, schema, seeding
+from .configuration import SUPPORTED_ENGINES, describe_database
 from .errors import DbinitError
 from .locking import initialization_lock
 from .results import FAILED, OK, PLANNED, SKIPPED, WARNING, InitializationResult, StepResult
@@ -136,8 +136,8 @@ class Initializer:
         if self.environment == "production":
             if settings.DEBUG:
                 raise DbinitError("E007")
-            if self.seed and self.admin_password == WELL_KNOWN_PASSWORD:
-                raise DbinitError("E006")
+            if self.seed and self.admin_password:
+                passwords.refuse_weak(self.admin_password, self.admin_email)
         where = desc.name if desc.vendor == "sqlite" else (
             f"{desc.user}{':' + desc.password if desc.password else ''}@{desc.target()}"
         )
@@ -291,6 +291,8 @@ class Initializer:
                 raise DbinitError("E042", what=f"the admin user {self.admin_email}",
                                   reason="it is missing after the seed step")
             step.warnings.append(DbinitError("W040"))
+        if self.environment == "production":
+            passwords.refuse_well_known(self.alias)
         step.summary = f"{report.tables_expected} tables and their columns present; seed rows present"
         step.detail = {"tables": report.tables_expected}
 

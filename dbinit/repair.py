@@ -118,7 +118,7 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
 
 def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> RepairResult:
     """Check, plan, (unless ``dry_run``) repair, and check again."""
-    before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
+    before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
     actions, manual, refused = plan(before, prune=prune)
     result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused)
     if refused or dry_run or not actions:
@@ -129,7 +129,7 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> Repa
     if connection.vendor == "sqlite":
         result.backup = backup.backup_sqlite(connection, "repair")
     Repairer(connection, result).run()
-    result.after = health.run(alias)
+    result.after = health.run(alias, hash_passwords=True)
     # Manual findings are what is still there after the repair.
     _, result.manual, _ = plan(result.after, prune=prune)
     return result

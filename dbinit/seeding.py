@@ -11,7 +11,6 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
-from .configuration import WELL_KNOWN_PASSWORD
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -140,8 +139,10 @@ def _seed_admin(report, using, email, password, environment, generate_password):
 
     User = get_user_model()
     email = normalize_email(email)
-    if environment == "production" and password == WELL_KNOWN_PASSWORD:
-        raise DbinitError("E006")
+    if environment == "production" and password:
+        from .passwords import refuse_weak
+
+        refuse_weak(password, email)
     if User.objects.using(using).with_email(email).exists():
         report.skipped.append(f"admin:{email}")
         return

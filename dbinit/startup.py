@@ -59,6 +59,8 @@ def _init(alias, server):
             logger.warning("%s %s (start-up continues)", warning.code, warning.message)
     if result.error:
         error = result.error
+        if error.level == "critical":
+            raise error
         raise _critical("C001", error.code, error.message, error.hint)
 
 
@@ -74,7 +76,7 @@ def _check(alias, server):
     # One run, one migration loader; connecting waits up to DBINIT_CONNECT_TIMEOUT for a
     # database that is still starting.
     report = health.run(alias, only=["migrations", "schema", "seed"], include_config=False,
-                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
+                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
     for name in ("connectivity", "migrations", "schema", "seed"):
         findings = [f for f in report.findings if f.check == name]
         blocking = [f for f in findings if f.level_number >= 40 or f.id in BLOCKING_WARNINGS]
@@ -85,6 +87,8 @@ def _check(alias, server):
                     sum(f.duration_ms for f in findings))
         if blocking:
             first = blocking[0]
+            if first.status == "critical":  # already says why the server must not start
+                raise DbinitError(first.id, **first.context)
             raise _critical("C001" if name == "connectivity" else "C002", first.id, first.message, first.hint)
     connections[alias].close()
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests.support.databases import manage, python
+from tests.support.production import production
 
 ADMIN = "admin@ai-secretary.com"
 CHECK_KEYS = {"id", "check", "status", "message", "hint", "duration_ms"}
@@ -171,10 +172,11 @@ def test_model_change_without_migration_is_reported(fresh_db):
 
 
 def test_default_admin_password_in_production_is_reported(initialized_db):
-    env = {"AISECRETARY_ENV": "production", "SECRET_KEY": "k" * 50, "DBINIT_ADMIN_PASSWORD": "another-Secret-1"}
+    env = production(DBINIT_ADMIN_PASSWORD="another-Secret-1")
     proc, data = health_json(initialized_db, env=env)
-    reported = finding(data, "dbinit.W041")
-    assert "changepassword" in reported["hint"]
+    reported = finding(data, "dbinit.C003")
+    assert reported["status"] == "critical" and proc.returncode == 1
+    assert "changepassword admin@ai-secretary.com" in reported["hint"]
     # The setting itself is an error in production, in plain `check` too (no database needed).
     env["DBINIT_ADMIN_PASSWORD"] = "admin123"
     check = manage("check", "--deploy", db=initialized_db, env=env)

@@ -1,4 +1,8 @@
-"""Run in a subprocess: GET /health/ through Django's test client, print status and body as JSON."""
+"""Run in a subprocess: GET /health/ through Django's test client, print status and body as JSON.
+
+``HEALTH_PROBE_TOKEN`` in the environment is sent as ``Authorization: Bearer TOKEN``;
+``HEALTH_PROBE_ACCEPT`` replaces the JSON Accept header.
+"""
 
 import json
 import os
@@ -12,6 +16,8 @@ django.setup()
 
 from django.test import Client  # noqa: E402
 
-response = Client().get("/health/" + (sys.argv[1] if len(sys.argv) > 1 else ""),
-                        HTTP_ACCEPT="application/json")
+headers = {"HTTP_ACCEPT": os.environ.get("HEALTH_PROBE_ACCEPT", "application/json")}
+if os.environ.get("HEALTH_PROBE_TOKEN"):
+    headers["HTTP_AUTHORIZATION"] = f"Bearer {os.environ['HEALTH_PROBE_TOKEN']}"
+response = Client().get("/health/" + (sys.argv[1] if len(sys.argv) > 1 else ""), **headers)
 print(json.dumps({"status": response.status_code, "body": response.content.decode()}))

@@ -28,7 +28,7 @@ class Command(DbinitCommand):
     def handle(self, *args, **options):
         alias = options["database"]
         with self.quiet_logger(options["verbosity"]):
-            report = health.run(alias, only=options["only"])
+            report = health.run(alias, only=options["only"], hash_passwords=True)
         fail_level = FAIL_LEVELS[options["fail_level"]]
         failing = report.problems(fail_level) if fail_level != "debug" else report.findings
         if options["format"] == "json":

@@ -5,9 +5,9 @@ import sys
 
 from django.conf import settings
 
-from dbinit import initializer
+from dbinit import initializer, passwords
 from dbinit.commandbase import DbinitCommand
-from dbinit.configuration import WELL_KNOWN_PASSWORD
+from dbinit.errors import DbinitError
 from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
 
 STATUS_WIDTH = 13
@@ -56,8 +56,10 @@ class Command(DbinitCommand):
             first = getpass.getpass(f"Password for the admin {settings.DBINIT_ADMIN_EMAIL} (empty: generate one): ")
             if not first:
                 return None
-            if first == WELL_KNOWN_PASSWORD:
-                self.stderr.write("That is the well-known development password; choose another.")
+            try:  # the same rules as DBINIT_ADMIN_PASSWORD: AUTH_PASSWORD_VALIDATORS, as createsuperuser
+                passwords.refuse_weak(first, settings.DBINIT_ADMIN_EMAIL)
+            except DbinitError as exc:
+                self.stderr.write(f"{exc.code} {exc.message} Choose another.")
                 continue
             if getpass.getpass("Again: ") == first:
                 return first
