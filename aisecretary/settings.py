@@ -96,6 +96,8 @@ DBINIT_ADMIN_PASSWORD = env.str(
     "DBINIT_ADMIN_PASSWORD", default=None if PRODUCTION else conf.WELL_KNOWN_PASSWORD
 )
 DBINIT_BACKUP_DIR = env.str("DBINIT_BACKUP_DIR", default="") or None
+# Bearer token that shows /health/ details to non-staff clients (monitoring); unset: staff only.
+DBINIT_HEALTH_TOKEN = conf.parse_token("DBINIT_HEALTH_TOKEN", env.str("DBINIT_HEALTH_TOKEN", default=""))
 
 # --- database -----------------------------------------------------------------
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / ("test.sqlite3" if TESTING else "db.sqlite3")

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.urls import path
-from health_check.views import HealthCheckView
 
-from dbinit.health_backend import HEALTH_CHECKS
+from dbinit.health_backend import HEALTH_CHECKS, DbinitHealthView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     # For load balancers and Kubernetes probes: 200 when healthy, 500 otherwise; ?format=json.
-    path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
+    # Details only for staff or DBINIT_HEALTH_TOKEN (dbinit.access).
+    path("health/", DbinitHealthView.as_view(checks=HEALTH_CHECKS), name="health"),
 ]

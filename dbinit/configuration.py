@@ -61,6 +61,19 @@ def parse_seconds(setting: str, value: str | None, default: float) -> float:
     return seconds
 
 
+MIN_TOKEN_LENGTH = 32
+
+
+def parse_token(setting: str, value: str) -> str:
+    """A bearer token: unset, or long enough that guessing it is hopeless."""
+    value = (value or "").strip()
+    if value and len(value) < MIN_TOKEN_LENGTH:
+        raise ConfigurationError("E005", setting=setting, value="(hidden)",
+                                 expected=f"a token needs at least {MIN_TOKEN_LENGTH} characters",
+                                 step="configuration")
+    return value
+
+
 def mask_url(url: str) -> str:
     """``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``; never fails."""
     try:

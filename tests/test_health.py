@@ -48,7 +48,12 @@ def finding(data, code):
     return matches[0]
 
 
+HEALTH_TOKEN = "test-health-token-" + "0123456789abcdef" * 2
+
+
 def health_endpoint(db, env=None):
+    """/health/ with the details (the token); anonymous bodies are in test_health_access."""
+    env = {"DBINIT_HEALTH_TOKEN": HEALTH_TOKEN, "HEALTH_PROBE_TOKEN": HEALTH_TOKEN, **(env or {})}
     proc = python("tests/probes/health.py", "?format=json", db=db, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

@@ -144,7 +144,9 @@ def test_gunicorn_workers_initialise_an_empty_database_together(fresh_db):
         for _ in range(8):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/?format=json", timeout=10) as r:
                 assert r.status == 200
-                assert set(json.loads(r.read())) == {"dbinit:database", "dbinit:migrations", "dbinit:seed"}
+                assert json.loads(r.read()) == {"status": "ok", "checks": {
+                    "dbinit:configuration": "ok", "dbinit:database": "ok", "dbinit:migrations": "ok",
+                    "dbinit:seed": "ok"}}
     finally:
         out, err = stop(proc)
     assert err.count("Start-up (wsgi, DBINIT_STARTUP=init) ready") == 4, err
