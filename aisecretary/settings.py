@@ -31,7 +31,7 @@ if PRODUCTION:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only-key-do-not-use-in-production")
+    SECRET_KEY = env.str("SECRET_KEY", default=conf.DEVELOPMENT_SECRET_KEY)
     DEBUG = env.bool("DEBUG", default=not TESTING)
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
@@ -143,8 +143,20 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 if PRODUCTION:
+    # HTTPS. The rules a server refuses to start without (SECRET_KEY, DEBUG, ALLOWED_HOSTS) are in
+    # dbinit.configuration.production_problems; these have safe defaults and may be relaxed.
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    # Behind a TLS-terminating proxy that sets it (and strips it from clients): HTTP_X_FORWARDED_PROTO,https.
+    SECURE_PROXY_SSL_HEADER = conf.parse_header_pair(
+        "SECURE_PROXY_SSL_HEADER", env.str("SECURE_PROXY_SSL_HEADER", default=None))
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Probes reach the workers over plain HTTP inside the network; a redirect would read as success.
+    SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    SECURE_HSTS_SECONDS = conf.parse_count("SECURE_HSTS_SECONDS", env.str("SECURE_HSTS_SECONDS", default=None), 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading is a promise to browsers that is slow to take back: opt in.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # /health/: warnings (e.g. pending migrations) are reported but keep the probe green.
 HEALTH_CHECK = {"WARNINGS_AS_ERRORS": False, "DISABLE_THREADING": True}

@@ -12,7 +12,7 @@ import re
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DbinitError
 
 ENVIRONMENTS = ("development", "production", "testing")
 STARTUP_MODES = ("init", "check", "off")
@@ -24,6 +24,11 @@ _SQLITE_SCHEMES = {"sqlite"}
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql"}
 WELL_KNOWN_PASSWORD = "admin123"
 DEFAULT_ADMIN_EMAIL = "admin@ai-secretary.com"
+# The repository's development key: published, so production refuses it whatever its length.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+# Django's own floor (django.core.checks.security.base: W009), as refusals rather than warnings.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
 MASK = "***"
 
 
@@ -72,6 +77,65 @@ def parse_token(setting: str, value: str) -> str:
                                  expected=f"a token needs at least {MIN_TOKEN_LENGTH} characters",
                                  step="configuration")
     return value
+
+
+def parse_count(setting: str, value: str | None, default: int) -> int:
+    """A whole number >= 0 (e.g. SECURE_HSTS_SECONDS)."""
+    if value is None or value.strip() == "":
+        return default
+    if not value.strip().isdigit():
+        raise ConfigurationError("E005", setting=setting, value=value, expected="expected a whole number >= 0",
+                                 step="configuration")
+    return int(value)
+
+
+def parse_header_pair(setting: str, value: str | None) -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO,https`` -> ``("HTTP_X_FORWARDED_PROTO", "https")`` (SECURE_PROXY_SSL_HEADER)."""
+    if value is None or not value.strip():
+        return None
+    header, sep, expected = (part.strip() for part in value.partition(","))
+    if not sep or not expected or not header.startswith("HTTP_") or not header.replace("_", "").isalnum():
+        raise ConfigurationError("E005", setting=setting, value=value,
+                                 expected="expected HEADER,VALUE as Django names it, e.g. HTTP_X_FORWARDED_PROTO,https",
+                                 step="configuration")
+    return header, expected
+
+
+# --- production rules ----------------------------------------------------------------
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` must not sign production sessions, or None. Never says what the key is."""
+    if not key:
+        return "is empty"
+    if key == DEVELOPMENT_SECRET_KEY:
+        return "is the repository's published development key"
+    if key.startswith("django-insecure"):
+        return "has the django-insecure prefix of a generated development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"has {len(key)} characters (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"uses fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS} distinct characters"
+    return None
+
+
+def production_problems(settings) -> list[DbinitError]:
+    """Every rule a production configuration must meet, as catalogued errors (empty: fine).
+
+    Pure settings reads, no I/O: start-up, /health/, initdb's configuration step and the
+    configuration check all ask this one function.
+    """
+    if getattr(settings, "AISECRETARY_ENV", None) != "production":
+        return []
+    problems = []
+    why = secret_key_weakness(getattr(settings, "SECRET_KEY", "") or "")
+    if why:
+        problems.append(DbinitError("E080", why=why))
+    if settings.DEBUG:
+        problems.append(DbinitError("E007"))
+    if not [host for host in settings.ALLOWED_HOSTS if host.strip()]:
+        problems.append(DbinitError("E081"))
+    if getattr(settings, "DBINIT_ADMIN_PASSWORD", None) == WELL_KNOWN_PASSWORD:
+        problems.append(DbinitError("E006"))
+    return problems
 
 
 def mask_url(url: str) -> str:

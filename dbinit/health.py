@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import database as db
-from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
+from .configuration import SUPPORTED_ENGINES, describe_database, production_problems
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -127,13 +127,7 @@ def check_configuration(ctx: HealthContext) -> list[Finding]:
         return [Finding.problem(name, DbinitError("E008", alias=ctx.alias, aliases=", ".join(settings.DATABASES)))]
     if engine not in SUPPORTED_ENGINES:
         found.append(Finding.problem(name, DbinitError("E003", engine=engine)))
-    if settings.AISECRETARY_ENV == "production":
-        if not settings.SECRET_KEY or settings.SECRET_KEY.startswith("django-insecure"):
-            found.append(Finding.problem(name, DbinitError("E004", setting="SECRET_KEY")))
-        if settings.DEBUG:
-            found.append(Finding.problem(name, DbinitError("E007")))
-        if settings.DBINIT_ADMIN_PASSWORD == WELL_KNOWN_PASSWORD:
-            found.append(Finding.problem(name, DbinitError("E006")))
+    found += [Finding.problem(name, problem) for problem in production_problems(settings)]
     if not found:
         desc = describe_database(connections.settings[ctx.alias], ctx.alias)
         found.append(Finding(check=name, id="dbinit.I006", status="ok",

@@ -22,7 +22,7 @@ from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
 from . import migrations_state, passwords, schema, seeding
-from .configuration import SUPPORTED_ENGINES, describe_database
+from .configuration import SUPPORTED_ENGINES, describe_database, production_problems
 from .errors import DbinitError
 from .locking import initialization_lock
 from .results import FAILED, OK, PLANNED, SKIPPED, WARNING, InitializationResult, StepResult
@@ -134,8 +134,8 @@ class Initializer:
         if desc.engine not in SUPPORTED_ENGINES:
             raise DbinitError("E003", engine=desc.engine)
         if self.environment == "production":
-            if settings.DEBUG:
-                raise DbinitError("E007")
+            for problem in production_problems(settings):
+                raise problem
             if self.seed and self.admin_password:
                 passwords.refuse_weak(self.admin_password, self.admin_email)
         where = desc.name if desc.vendor == "sqlite" else (

@@ -29,6 +29,12 @@ _completed: set[str] = set()
 
 def run(alias="default", server="wsgi") -> None:
     """Run the configured start-up mode; raise a critical DbinitError if the server must not start."""
+    from .configuration import production_problems
+
+    # Settings only, no database: refused in every mode, "off" included.
+    problems = production_problems(settings)
+    if problems:
+        raise DbinitError("C004", reason="; ".join(f"{p.code} {p.message} To fix: {p.hint}" for p in problems))
     mode = settings.DBINIT_STARTUP
     if mode == "off":
         logger.debug("Start-up initialisation off (DBINIT_STARTUP=off)")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.support.databases import manage
+from tests.support.production import production
 
 ADMIN = "admin@ai-secretary.com"
 SEEDED_ROLES = {"admin", "manager", "member"}
@@ -135,8 +136,7 @@ def test_seeding_keeps_what_an_operator_changed(initialized_db):
 
 
 def test_production_refuses_the_well_known_password(fresh_db):
-    proc = initdb(fresh_db, env={"AISECRETARY_ENV": "production", "SECRET_KEY": "x" * 50,
-                                 "DBINIT_ADMIN_PASSWORD": "admin123"})
+    proc = initdb(fresh_db, env=production(DBINIT_ADMIN_PASSWORD="admin123"))
     assert proc.returncode == 1
     assert "dbinit.E006" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -144,8 +144,7 @@ def test_production_refuses_the_well_known_password(fresh_db):
 
 
 def test_production_without_a_password_generates_one_shown_once(fresh_db):
-    proc = initdb(fresh_db, env={"AISECRETARY_ENV": "production", "SECRET_KEY": "x" * 50,
-                                 "DBINIT_LOG_LEVEL": "DEBUG"})
+    proc = initdb(fresh_db, env=production(DBINIT_ADMIN_PASSWORD=None, DBINIT_LOG_LEVEL="DEBUG"))
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if "Generated a password" in line)
     password = line.rsplit(": ", 1)[1].strip()

@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from tests.support.databases import POPULATED_USERS, ScratchDatabase, manage
+from tests.support.production import production
 
-PRODUCTION = {"AISECRETARY_ENV": "production", "SECRET_KEY": "p" * 50, "DBINIT_ADMIN_PASSWORD": "Str0ng-and-long"}
+PRODUCTION = production()
 
 
 def resetdb(db, *args, env=None, input=None):

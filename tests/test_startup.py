@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from tests.support.databases import ROOT, python, subprocess_env
+from tests.support.production import production
 
 pytestmark = pytest.mark.slow
 
@@ -102,8 +103,7 @@ def test_wsgi_check_mode_stops_on_a_broken_schema(initialized_db):
 
 def test_production_defaults_to_check_and_stops_on_pending_migrations(fresh_db):
     fresh_db.create_empty()
-    env = {"AISECRETARY_ENV": "production", "SECRET_KEY": "s" * 50, "DBINIT_STARTUP": None,
-           "DBINIT_CONNECT_TIMEOUT": "1"}
+    env = production(DBINIT_STARTUP=None, DBINIT_CONNECT_TIMEOUT="1")
     proc = python("-c", "import aisecretary.wsgi", db=fresh_db, env=env)
     assert proc.returncode == 3
     assert "dbinit.C002" in proc.stderr and "dbinit.W020" in proc.stderr
