@@ -20,6 +20,7 @@ from django.conf import settings
 
 from .configuration import describe_database, scrub
 from .errors import DbinitError
+from .private import narrow, private_folder, touch_private_file
 
 logger = logging.getLogger("dbinit")
 
@@ -40,14 +41,20 @@ def _stamp() -> str:
 
 
 def _target_file(connection, reason: str, suffix: str) -> Path:
-    folder = backup_dir(connection)
+    folder = private_folder(backup_dir(connection))  # 0700, ours alone (E084 otherwise)
     desc = describe_database(connection.settings_dict, connection.alias)
     stem = Path(desc.name).stem if connection.vendor == "sqlite" else desc.name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DbinitError("E072", target=desc.target(), reason=f"cannot create {folder}: {exc.strerror}") from None
     return folder / f"{stem}-{_stamp()}-{reason}{suffix}"
+
+
+def _new_private_file(connection, reason: str, suffix: str) -> Path:
+    """An empty 0600 file for sqlite3 or pg_dump to fill (they keep its mode)."""
+    target = _target_file(connection, reason, suffix)
+    try:
+        return touch_private_file(target)
+    except OSError as exc:
+        desc = describe_database(connection.settings_dict, connection.alias)
+        raise DbinitError("E072", target=desc.target(), reason=f"cannot create {target}: {exc.strerror}") from None
 
 
 def backup_sqlite(connection, reason: str) -> Path:
@@ -55,7 +62,7 @@ def backup_sqlite(connection, reason: str) -> Path:
     from .database import sqlite_path
 
     source_path = sqlite_path(connection.settings_dict)
-    target = _target_file(connection, reason, ".sqlite3")
+    target = _new_private_file(connection, reason, ".sqlite3")
     try:
         source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=settings.DBINIT_CONNECT_TIMEOUT)
         try:
@@ -90,6 +97,9 @@ def move_sqlite_aside(connection, reason: str) -> Path:
         for side in SQLITE_SIDE_FILES:
             if Path(f"{source_path}{side}").exists():
                 os.replace(f"{source_path}{side}", f"{target}{side}")
+        # A rename keeps the old mode (0644 from an older version): narrow what was moved.
+        for moved in (target, f"{target}.original", *(f"{target}{side}" for side in SQLITE_SIDE_FILES)):
+            narrow(moved)
     except OSError as exc:
         raise DbinitError("E072", target=str(source_path), reason=exc.strerror or str(exc)) from None
     logger.info("Moved %s to %s", source_path, target)
@@ -102,7 +112,7 @@ def pg_dump(connection, reason: str) -> tuple[Path | None, str]:
     desc = describe_database(connection.settings_dict, connection.alias)
     if executable is None:
         return None, "pg_dump is not installed (apt-get install postgresql-client): no backup was taken"
-    target = _target_file(connection, reason, ".dump")
+    target = _new_private_file(connection, reason, ".dump")
     sd = connection.settings_dict
     env = {**os.environ}
     if sd.get("PASSWORD"):

@@ -370,14 +370,16 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
         return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
     import fcntl
 
-    fd = os.open(path, os.O_RDONLY)
+    from .private import open_lock_file
+
+    fd = open_lock_file(path, write=False, step="health")  # E087 for a planted link: never read through it
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             fcntl.flock(fd, fcntl.LOCK_UN)
             return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
         except BlockingIOError:
-            holder = path.read_text().strip() or "?"
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             return [Finding(check=name, id="dbinit.I010", status="info",
                             message=f"Initialisation in progress (pid {holder}).")]
     finally:

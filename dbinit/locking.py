@@ -95,9 +95,12 @@ def _advisory_lock(connection, deadline, timeout, step):
 def _file_lock(connection, deadline, timeout, step):
     import fcntl
 
+    from .private import open_lock_file
+
     path = lock_file_for(connection)
     info = LockInfo(kind="flock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # 0600, never through a planted symbolic or hard link (it is truncated below).
+    fd = open_lock_file(path, step=step)
     try:
         delay = 0.02
         while True:

@@ -1,5 +1,6 @@
 """Signal receivers, connected by ``DbinitConfig.ready()`` (connecting does no I/O)."""
 
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -17,3 +18,7 @@ def connect(app_config):
     # sender=dbinit's config: post_migrate is sent once per app; this runs once per migrate.
     post_migrate.connect(record_migration_checksums, sender=app_config,
                          dispatch_uid="dbinit.record_migration_checksums")
+    from .private import on_connection_created
+
+    # Whoever creates an SQLite file (initdb, migrate, a server), it ends up 0600.
+    connection_created.connect(on_connection_created, dispatch_uid="dbinit.private_sqlite_files")
