@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://root@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres bench docs lint clean
+.PHONY: install run test test-sqlite test-postgres bench docs lint lock clean
 
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+# Installs the lock file: every package pinned, every download checked against its hash.
+$(VENV)/.installed: requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements/dev.txt
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/lock.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,5 +39,15 @@ docs: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# Re-pin requirements/lock.txt after editing base.txt or dev.txt (pip-tools in a throwaway venv).
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet pip-tools
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
+		--no-emit-index-url --no-emit-find-links --output-file requirements/lock.body requirements/dev.txt
+	{ sed -n '1,3p' requirements/lock.txt; echo; cat requirements/lock.body; } > requirements/lock.new
+	mv requirements/lock.new requirements/lock.txt && rm -f requirements/lock.body
+	rm -rf .venv-lock
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) .venv-lock var .pytest_cache
