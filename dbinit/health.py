@@ -351,6 +351,19 @@ def check_history(ctx: HealthContext) -> list[Finding]:
                     message=f"Last {last.trigger} run {when} on {last.host}: {last.outcome} in {total:.0f} ms.")]
 
 
+def check_environment(ctx: HealthContext) -> list[Finding]:
+    from . import environment
+
+    name = "environment"
+    other = environment.mismatch(ctx.alias)
+    if other:
+        return [Finding.problem(name, other)]
+    found = environment.recorded(ctx.alias)
+    message = (f"The database was initialised for {found}." if found
+               else "No environment recorded yet (initdb records it).")
+    return [Finding(check=name, id="dbinit.I011", status="ok" if found else "info", message=message)]
+
+
 def check_lock(ctx: HealthContext) -> list[Finding]:
     from .locking import advisory_lock_holder, is_stale, lock_file_for
 
@@ -397,6 +410,7 @@ CHECKS = {
     "schema": (check_schema, True),
     "seed": (check_seed, True),
     "history": (check_history, True),
+    "environment": (check_environment, True),
     "lock": (check_lock, True),
 }
 CONFIGURATION_CHECKS = [n for n, (_, needs_db) in CHECKS.items() if not needs_db]

@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import migrations_state, passwords, schema, seeding
+from . import environment, migrations_state, passwords, schema, seeding
 from .configuration import SUPPORTED_ENGINES, describe_database, production_problems
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -262,7 +262,9 @@ class Initializer:
             return
         report = seeding.seed(
             self.alias, admin_email=self.admin_email, admin_password=self.admin_password,
-            environment=self.environment, generate_password=self.generate_password,
+            # A database that records production is seeded under production's rules from anywhere.
+            environment=environment.effective(self.alias, self.environment),
+            generate_password=self.generate_password,
         )
         step.created, step.skipped = len(report.created), len(report.skipped)
         step.warnings = report.warnings
@@ -291,6 +293,10 @@ class Initializer:
                 raise DbinitError("E042", what=f"the admin user {self.admin_email}",
                                   reason="it is missing after the seed step")
             step.warnings.append(DbinitError("W040"))
+        environment.record(self.alias, self.environment)
+        other = environment.mismatch(self.alias, self.environment)
+        if other:
+            step.warnings.append(other)
         if self.environment == "production":
             passwords.refuse_well_known(self.alias)
         step.summary = f"{report.tables_expected} tables and their columns present; seed rows present"

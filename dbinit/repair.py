@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 from . import backup, health, seeding
+from . import environment as dbenv
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -236,7 +237,8 @@ class Repairer:
     def reseed(self):
         report = seeding.seed(
             self.connection.alias, admin_email=settings.DBINIT_ADMIN_EMAIL,
-            admin_password=settings.DBINIT_ADMIN_PASSWORD, environment=settings.AISECRETARY_ENV,
+            admin_password=settings.DBINIT_ADMIN_PASSWORD,
+            environment=dbenv.effective(self.connection.alias),  # a production record keeps its rules
         )
         if report.generated_password:
             self.result.generated_password = report.generated_password

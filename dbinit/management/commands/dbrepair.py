@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from dbinit import repair
+from dbinit import environment, repair
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -25,9 +25,14 @@ class Command(DbinitCommand):
         parser.add_argument("--prune", action="store_true",
                             help="Also remove records of applied migrations whose files no longer exist.")
         self.add_noinput_argument(parser, "Do not ask for confirmation.")
+        parser.add_argument("--force", action="store_true",
+                            help="Repair a database that records production from another environment "
+                                 "(the database name must then be typed at the prompt).")
 
     def handle(self, *args, **options):
         self.json = options["format"] == "json"
+        if not options["dry_run"]:
+            self.guard_environment(options)
         confirm = self.confirm if options["interactive"] and not self.json else None
         with self.quiet_logger(options["verbosity"]):
             try:
@@ -47,6 +52,22 @@ class Command(DbinitCommand):
                 raise CommandError(f"dry run: nothing was changed; {len(result.remaining)} problem(s) "
                                    f"would be addressed or remain: {remaining}", returncode=1)
             self.fail(DbinitError("E073", remaining=remaining))
+
+    def guard_environment(self, options):
+        """A database that records production is repaired from elsewhere only with --force and its name."""
+        from django.conf import settings
+
+        alias = options["database"]
+        if alias not in settings.DATABASES or not environment.protected(alias):
+            return
+        refusal = environment.refusal(alias, "dbrepair", force=options["force"])
+        if refusal or not options["interactive"]:
+            self.fail(refusal or DbinitError("E085", command="dbrepair --noinput", recorded="production",
+                                             current=settings.AISECRETARY_ENV))
+        name = settings.DATABASES[alias]["NAME"]
+        answer = input(f"This database records PRODUCTION. Type the database name ({name}) to continue: ")
+        if answer.strip() != str(name):
+            self.fail(DbinitError("E071", command="dbrepair", expected=f"type {name}"))
 
     def confirm(self, result):
         self.render_plan(result)

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from dbinit import reset
+from dbinit import environment, reset
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -20,7 +20,9 @@ class Command(DbinitCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         self.add_noinput_argument(parser, "Do not ask for confirmation (production still needs --force).")
-        parser.add_argument("--force", action="store_true", help="Required in production.")
+        parser.add_argument("--force", action="store_true",
+                            help="Required in production, and for a database that records production "
+                                 "(with the database name typed at the prompt).")
         parser.add_argument("--no-backup", action="store_false", dest="backup",
                             help="Skip pg_dump (SQLite files are always moved, never deleted).")
         self.add_no_seed_argument(parser)
@@ -34,8 +36,16 @@ class Command(DbinitCommand):
         production = settings.AISECRETARY_ENV == "production"
         if production and not options["force"]:
             self.fail(DbinitError("E070", command="resetdb"))
+        # The database's own record counts too: a development shell on the production URL.
+        refusal = environment.refusal(alias, "resetdb", force=options["force"])
+        if refusal:
+            self.fail(refusal)
+        recorded_production = environment.protected(alias)
+        if recorded_production and not options["interactive"]:
+            self.fail(DbinitError("E085", command="resetdb --noinput", recorded="production",
+                                  current=settings.AISECRETARY_ENV))
         if options["interactive"]:
-            if production:
+            if production or recorded_production:
                 answer = input(f"This DESTROYS every row of {target} in PRODUCTION.\n"
                                f"Type the database name ({name}) to continue: ")
                 if answer.strip() != str(name):

@@ -1,0 +1,87 @@
+"""What environment a database belongs to, remembered by the database itself.
+
+initdb records ``AISECRETARY_ENV`` in ``dbinit.Metadata`` (key ``environment``), as Rails'
+``ar_internal_metadata`` does. A production record is never lowered by another
+environment: a development shell pointed at the production ``DATABASE_URL`` sees the
+record, seeds under production's rules, and its destructive commands (resetdb, dbrepair)
+refuse unless ``--force`` and the typed database name. A database reset from scratch
+starts a new record.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+
+from .errors import DbinitError
+
+logger = logging.getLogger("dbinit")
+
+KEY = "environment"
+PRODUCTION = "production"
+
+
+def recorded(alias="default") -> str | None:
+    """The environment the database records (one primary-key read); None if none or unreadable."""
+    from .models import Metadata
+
+    try:
+        return Metadata.objects.using(alias).filter(key=KEY).values_list("value", flat=True).first()
+    except DatabaseError:  # no database or no dbinit_metadata table yet: nothing recorded
+        return None
+
+
+def effective(alias="default", current: str | None = None) -> str:
+    """The environment whose rules apply: production if either the caller or the database says so."""
+    current = current or settings.AISECRETARY_ENV
+    return PRODUCTION if PRODUCTION in (current, recorded(alias)) else current
+
+
+def record(alias="default", current: str | None = None) -> str:
+    """Record ``current`` unless the database already says production; return what is recorded."""
+    from .models import Metadata
+
+    current = current or settings.AISECRETARY_ENV
+    existing = recorded(alias)
+    if existing == current or existing == PRODUCTION:
+        return existing
+    try:
+        with transaction.atomic(using=alias):
+            if existing is None:
+                Metadata.objects.using(alias).create(key=KEY, value=current)
+            else:  # development or testing becoming production
+                Metadata.objects.using(alias).filter(key=KEY).update(value=current)
+    except IntegrityError:  # another process recorded it first
+        return recorded(alias) or current
+    logger.info("Recorded environment %s in the database", current)
+    return current
+
+
+def mismatch(alias="default", current: str | None = None) -> DbinitError | None:
+    """W080 when the database records production and the caller is not production."""
+    current = current or settings.AISECRETARY_ENV
+    found = recorded(alias)
+    if found == PRODUCTION and current != PRODUCTION:
+        return DbinitError("W080", recorded=found, current=current)
+    return None
+
+
+def refusal(alias, command, *, force: bool, current: str | None = None) -> DbinitError | None:
+    """E085 if ``command`` may not change this database from here without ``--force``.
+
+    Returns None when the caller's environment matches (its own rules apply) or with
+    ``force`` (the command must then have the database name typed).
+    """
+    current = current or settings.AISECRETARY_ENV
+    found = recorded(alias)
+    if found == PRODUCTION and current != PRODUCTION and not force:
+        return DbinitError("E085", command=command, recorded=found, current=current)
+    return None
+
+
+def protected(alias="default", current: str | None = None) -> bool:
+    """Whether the database records production while the caller is not."""
+    current = current or settings.AISECRETARY_ENV
+    return current != PRODUCTION and recorded(alias) == PRODUCTION
