@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -44,6 +45,8 @@ def _target_file(connection, reason: str, suffix: str) -> Path:
     folder = private_folder(backup_dir(connection))  # 0700, ours alone (E084 otherwise)
     desc = describe_database(connection.settings_dict, connection.alias)
     stem = Path(desc.name).stem if connection.vendor == "sqlite" else desc.name
+    # A database name may hold '/', '..' or quotes: the file name keeps only the harmless part.
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "database"
     return folder / f"{stem}-{_stamp()}-{reason}{suffix}"
 
 

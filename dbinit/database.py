@@ -214,14 +214,16 @@ def create_postgres_database(alias="default", step="database") -> bool:
     Returns True if this process created it, False if another process won the
     race (several workers starting at once is normal, not an error).
     """
+    from .identifiers import check, quote
+
     connection = connections[alias]
-    name = connection.settings_dict["NAME"]
+    name = check(connection.settings_dict["NAME"], step=step)
     for attempt in range(20):
         try:
             # Django's own way into the maintenance database ('postgres', falling back to
             # the first database the role can reach), as its test runner uses.
             with connection._nodb_cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+                cursor.execute(f"CREATE DATABASE {quote(cursor, name)}")
             break
         except DjangoDatabaseError as exc:
             pgcode = getattr(exc.__cause__, "pgcode", None)

@@ -127,6 +127,13 @@ def check_configuration(ctx: HealthContext) -> list[Finding]:
         return [Finding.problem(name, DbinitError("E008", alias=ctx.alias, aliases=", ".join(settings.DATABASES)))]
     if engine not in SUPPORTED_ENGINES:
         found.append(Finding.problem(name, DbinitError("E003", engine=engine)))
+    elif SUPPORTED_ENGINES[engine] == "postgresql":
+        from .identifiers import check
+
+        try:
+            check(str(connections.settings[ctx.alias].get("NAME") or ""))
+        except DbinitError as exc:
+            found.append(Finding.problem(name, exc))
     found += [Finding.problem(name, problem) for problem in production_problems(settings)]
     if not found:
         desc = describe_database(connections.settings[ctx.alias], ctx.alias)

@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import environment, migrations_state, passwords, schema, seeding
+from . import environment, identifiers, migrations_state, passwords, schema, seeding
 from .configuration import SUPPORTED_ENGINES, describe_database, production_problems
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -133,6 +133,8 @@ class Initializer:
         desc = self.result.database
         if desc.engine not in SUPPORTED_ENGINES:
             raise DbinitError("E003", engine=desc.engine)
+        if desc.vendor == "postgresql":
+            identifiers.check(desc.name)  # before anything is created, dropped or even connected to
         if self.environment == "production":
             for problem in production_problems(settings):
                 raise problem

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.db import DatabaseError, connections
 
 from . import backup as backups
+from . import identifiers
 from .configuration import describe_database, scrub
 from .errors import DbinitError
 from .initializer import initialize
@@ -75,14 +76,14 @@ def _reset_postgres(connection, result, backup):
     with connection.cursor() as cursor:
         cursor.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
         may_create = cursor.fetchone()[0]
-    name = connection.settings_dict["NAME"]
-    qn = connection.ops.quote_name
+    name = identifiers.check(connection.settings_dict["NAME"], step="reset")
     connection.close()
     if may_create:
         try:
             with connection._nodb_cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {qn(name)} WITH (FORCE)")
-                cursor.execute(f"CREATE DATABASE {qn(name)}")
+                # Quoted by psycopg2: a name with a double quote in it is dropped as itself.
+                cursor.execute(f"DROP DATABASE IF EXISTS {identifiers.quote(cursor, name)} WITH (FORCE)")
+                cursor.execute(f"CREATE DATABASE {identifiers.quote(cursor, name)}")
             result.method = "dropped and recreated the database"
             return
         except DatabaseError as exc:
@@ -97,7 +98,8 @@ def _reset_postgres(connection, result, backup):
         sequences = [r[0] for r in cursor.fetchall()]
         for kind, names in (("VIEW", views), ("TABLE", tables), ("SEQUENCE", sequences)):
             for n in names:
-                cursor.execute(f"DROP {kind} IF EXISTS {qn(n)} CASCADE")
+                # Names come from the catalogue and may hold anything: psycopg2 quotes them.
+                cursor.execute(f"DROP {kind} IF EXISTS {identifiers.quote(cursor, n, kind.lower())} CASCADE")
     result.method = f"dropped {len(tables)} table(s), {len(views)} view(s) and {len(sequences)} sequence(s)"
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_POSTGRES_URL = "postgres://root@127.0.0.1:5432/postgres"
@@ -66,6 +67,13 @@ class ScratchDatabase:
 
     # --- lifecycle -----------------------------------------------------------------
     @classmethod
+    def named(cls, name: str) -> ScratchDatabase:
+        """A PostgreSQL database with exactly ``name`` (any characters; the URL encodes them)."""
+        server = postgres_server_url()
+        return cls("postgresql", with_database(server, urllib.parse.quote(name, safe="")), name=name,
+                   server_url=server)
+
+    @classmethod
     def new(cls, engine: str, tmp_path: Path) -> ScratchDatabase:
         if engine == "sqlite":
             path = tmp_path / "data" / "db.sqlite3"
@@ -86,7 +94,7 @@ class ScratchDatabase:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             sqlite3.connect(self.path).close()
         else:
-            self._server_exec(f'CREATE DATABASE "{self.name}"')
+            self._server_exec(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 
     def clone_from(self, other: ScratchDatabase):
         """Copy ``other`` (an initialised template) into this database: fast set-up."""
@@ -97,11 +105,12 @@ class ScratchDatabase:
             src.close()
             dst.close()
         else:
-            self._server_exec(f'CREATE DATABASE "{self.name}" TEMPLATE "{other.name}"')
+            self._server_exec(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(self.name), sql.Identifier(other.name)))
 
     def drop(self):
         if self.engine == "postgresql":
-            self._server_exec(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self._server_exec(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
 
     def _server(self):
         conn = _pg_connect(self.server_url)
