@@ -138,39 +138,91 @@ def production_problems(settings) -> list[DbinitError]:
     return problems
 
 
+# Query-string keys whose values are secrets or point at them (password, sslpassword, passfile...).
+_SECRET_KEY_PATTERN = re.compile(r"pass", re.I)
+_URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (they never reach a terminal raw)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def mask_url(url: str) -> str:
-    """``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``; never fails."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1" + MASK + "@", url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}:{MASK}@{netloc[1]}"))
+    """``DATABASE_URL`` rebuilt from its parts without secrets; never the raw string, never fails.
+
+    The password (everything between the user's ``:`` and the *last* ``@``, so unencoded
+    ``@``, ``#``, ``/`` or ``?`` in it stay hidden) and every query value whose key names a
+    password (``password``, ``sslpassword``, ``passfile``) become ``***``. Something that
+    is not ``scheme://...`` is shown as ``(not a URL)``.
+    """
+    match = _URL_PATTERN.match(url or "")
+    if not match:
+        return "(not a URL)"
+    scheme, rest = match.groups()
+    auth = ""
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        auth = f"{_printable(user)}{':' + MASK if colon else ''}@"
+    location, question, query = rest.partition("?")
+    location = location.partition("#")[0]
+    shown = f"{scheme}://{auth}{_printable(location)}"
+    if question:
+        pairs = []
+        for pair in query.partition("#")[0].split("&"):
+            key, equals, _ = pair.partition("=")
+            secret = equals and _SECRET_KEY_PATTERN.search(urllib.parse.unquote(key))
+            pairs.append(f"{_printable(key)}={MASK}" if secret else _printable(pair))
+        shown += "?" + "&".join(pairs)
+    return shown
+
+
+def _refuse_control_characters(url: str, config: dict, shown: str) -> None:
+    """E083 for a control character anywhere in the URL or its decoded parts (a NUL crashes drivers)."""
+    if _has_control(url):
+        raise ConfigurationError("E083", url=shown, part="URL", step="configuration")
+    parts = [("database name", config.get("NAME")), ("user", config.get("USER")),
+             ("password", config.get("PASSWORD")), ("host", config.get("HOST")), ("port", config.get("PORT"))]
+    parts += [("options", f"{k}={v}") for k, v in (config.get("OPTIONS") or {}).items()]
+    for part, value in parts:
+        if isinstance(value, str) and _has_control(value):
+            raise ConfigurationError("E083", url=shown, part=part, step="configuration")
 
 
 def parse_database_url(url: str) -> dict:
     """Validate ``DATABASE_URL`` and turn it into a ``DATABASES`` entry.
 
     django-environ does the parsing; the checks before it turn what it would
-    accept silently (unknown schemes, no database name) or raise as a bare
-    ``ValueError`` (bad port) into catalogued errors with the password masked.
+    accept silently (unknown schemes, no database name, a password cut at an
+    unencoded ``#``) or raise as a bare ``ValueError`` (bad port) into catalogued
+    errors. Messages show :func:`mask_url`'s rebuilt URL and fixed reasons, never the
+    parser's own text (it can quote a piece of the password).
     """
     import environ  # django-environ; imported here so importing this module stays cheap
 
     shown = mask_url(url)
+    if not _URL_PATTERN.match(url):
+        raise ConfigurationError("E002", url=shown, reason="it is not a URL (scheme://...)", step="configuration")
+    if _has_control(url):
+        raise ConfigurationError("E083", url=shown, part="URL", step="configuration")
+    if "#" in url:
+        raise ConfigurationError("E002", url=shown, step="configuration",
+                                 reason="it contains an unencoded '#' (write it as %23, in the password too)")
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        raise ConfigurationError("E002", url=shown, reason=str(exc).lower(), step="configuration") from None
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError("E002", url=shown, step="configuration",
+                                 reason="its host or port cannot be read (the port must be a number up to 65535; "
+                                        "percent-encode '@', '/', ':' and '?' in the password)") from None
     scheme = parts.scheme.lower()
-    if not scheme or "://" not in url:
-        raise ConfigurationError("E002", url=shown, reason="it is not a URL (scheme://...)", step="configuration")
     if scheme not in _SQLITE_SCHEMES | _POSTGRES_SCHEMES:
-        raise ConfigurationError("E003", engine=scheme, step="configuration")
+        raise ConfigurationError("E003", engine=_printable(scheme), step="configuration")
     if scheme in _POSTGRES_SCHEMES:
         if not parts.path.strip("/"):
             raise ConfigurationError("E002", url=shown, reason="it names no database (…/NAME)", step="configuration")
@@ -178,10 +230,13 @@ def parse_database_url(url: str) -> dict:
             raise ConfigurationError("E002", url=shown, reason="it names no host", step="configuration")
     elif parts.path in ("", "/") and parts.netloc != ":memory:":
         raise ConfigurationError("E002", url=shown, reason="it names no database file", step="configuration")
+    del port
     try:
         config = environ.Env.db_url_config(url)
-    except (ValueError, KeyError) as exc:
-        raise ConfigurationError("E002", url=shown, reason=str(exc), step="configuration") from None
+    except (ValueError, KeyError):
+        raise ConfigurationError("E002", url=shown, reason="django-environ cannot parse it",
+                                 step="configuration") from None
+    _refuse_control_characters(url, config, shown)
     return config
 
 
@@ -217,13 +272,20 @@ def describe_database(settings_dict: dict, alias: str = "default") -> DatabaseDe
         host=str(settings_dict.get("HOST") or ""),
         port=str(settings_dict.get("PORT") or ""),
         user=str(settings_dict.get("USER") or ""),
-        password=MASK if settings_dict.get("PASSWORD") else "",
+        password=MASK if settings_dict.get("PASSWORD") or _option_secrets(settings_dict) else "",
     )
+
+
+def _option_secrets(settings_dict: dict) -> list[str]:
+    """Secrets given as query-string options (``?password=...``), which libpq uses too."""
+    options = settings_dict.get("OPTIONS") or {}
+    return [str(v) for k, v in options.items() if _SECRET_KEY_PATTERN.search(str(k)) and v]
 
 
 def secrets_of(databases: dict) -> list[str]:
     """Every password in ``DATABASES``: what :func:`scrub` must never let through."""
-    return [d["PASSWORD"] for d in databases.values() if d.get("PASSWORD")]
+    found = [d["PASSWORD"] for d in databases.values() if d.get("PASSWORD")]
+    return found + [secret for d in databases.values() for secret in _option_secrets(d)]
 
 
 def scrub(text: str, secrets: list[str] | None = None) -> str:
@@ -238,5 +300,6 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
             quoted = urllib.parse.quote(secret, safe="")
             if quoted != secret:
                 text = text.replace(quoted, MASK)
-    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1" + MASK, text, flags=re.I)
+    # key=value secrets (libpq DSNs, query strings): password, sslpassword, passfile, ...
+    text = re.sub(r"(\w*pass\w*\s*=\s*)('[^']*'|[^\s&]+)", r"\1" + MASK, text, flags=re.I)
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1" + MASK + "@", text)
