@@ -96,6 +96,8 @@ DBINIT_ADMIN_PASSWORD = env.str(
     "DBINIT_ADMIN_PASSWORD", default=None if PRODUCTION else conf.WELL_KNOWN_PASSWORD
 )
 DBINIT_BACKUP_DIR = env.str("DBINIT_BACKUP_DIR", default="") or None
+# Where a generated admin password is written (a new 0600 file); default var/admin-password-STAMP.txt.
+DBINIT_ADMIN_PASSWORD_FILE = env.str("DBINIT_ADMIN_PASSWORD_FILE", default="") or None
 # Bearer token that shows /health/ details to non-staff clients (monitoring); unset: staff only.
 DBINIT_HEALTH_TOKEN = conf.parse_token("DBINIT_HEALTH_TOKEN", env.str("DBINIT_HEALTH_TOKEN", default=""))
 

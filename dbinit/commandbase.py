@@ -32,6 +32,30 @@ class DbinitCommand(BaseCommand):
     def add_no_seed_argument(parser, help="Do not seed the admin user (reference data comes with the migrations)."):
         parser.add_argument("--no-seed", action="store_false", dest="seed", help=help)
 
+    @staticmethod
+    def add_print_password_argument(parser):
+        parser.add_argument("--print-password", action="store_true",
+                            help="Print a generated admin password on the console instead of writing it to a new "
+                                 "0600 file (DBINIT_ADMIN_PASSWORD_FILE, default var/admin-password-STAMP.txt).")
+
+    def deliver_password(self, password: str, email: str, print_it: bool) -> str:
+        """Hand a generated admin password over: a 0600 file (the line names its path), or the console.
+
+        Consoles of release steps end up in CI logs and journald; a file only its owner reads does not.
+        """
+        from .private import write_password_file
+
+        if print_it:
+            return (f"Generated a password for the admin {email}: {password}\nIt is shown this once and not "
+                    "stored anywhere else; change it after logging in (python manage.py changepassword).")
+        try:
+            path = write_password_file(password, email)
+        except DbinitError as exc:  # E088: the admin exists; its password must be set by hand
+            self.fail(exc)
+        self.password_file = path
+        return (f"Generated a password for the admin {email}; written to {path} (mode 0600, readable only by "
+                "this user). Read it, keep it in a password manager and delete the file.")
+
     def write_json(self, data):
         self.stdout.write(json.dumps(data, indent=2, default=str))
 

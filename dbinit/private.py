@@ -124,3 +124,33 @@ def open_lock_file(path: Path, *, write=True, step=None) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def write_password_file(password: str, email: str, path: Path | None = None) -> Path:
+    """Write a generated password to a new 0600 file and return its path (E088 if it cannot).
+
+    ``DBINIT_ADMIN_PASSWORD_FILE`` names the file, by default ``var/admin-password-STAMP.txt``.
+    The file must not exist yet and is never written through a link.
+    """
+    from datetime import UTC, datetime
+
+    from django.conf import settings
+
+    if path is None:
+        configured = getattr(settings, "DBINIT_ADMIN_PASSWORD_FILE", None)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        path = Path(configured) if configured else Path(settings.BASE_DIR) / "var" / f"admin-password-{stamp}.txt"
+    path = Path(path).absolute()
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=FOLDER_MODE)
+        fd = create_private_file(path)
+    except OSError as exc:
+        reason = "it exists already" if exc.errno == errno.EEXIST else (
+            "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror)
+        raise DbinitError("E088", path=str(path), reason=reason, email=email) from None
+    try:
+        os.write(fd, f"{password}\n".encode())
+    finally:
+        os.close(fd)
+    return path

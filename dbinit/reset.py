@@ -31,9 +31,9 @@ class ResetResult:
     note: str = ""
     init: InitializationResult | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self, include_password=False) -> dict:
         return {"method": self.method, "backup": str(self.backup) if self.backup else None, "note": self.note,
-                "initdb": self.init.as_dict(include_password=True) if self.init else None}
+                "initdb": self.init.as_dict(include_password=include_password) if self.init else None}
 
 
 def reset(alias="default", *, backup=True, seed=True, on_event=None) -> ResetResult:

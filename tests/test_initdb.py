@@ -144,7 +144,7 @@ def test_production_refuses_the_well_known_password(fresh_db):
 
 
 def test_production_without_a_password_generates_one_shown_once(fresh_db):
-    proc = initdb(fresh_db, env=production(DBINIT_ADMIN_PASSWORD=None, DBINIT_LOG_LEVEL="DEBUG"))
+    proc = initdb(fresh_db, "--print-password", env=production(DBINIT_ADMIN_PASSWORD=None, DBINIT_LOG_LEVEL="DEBUG"))
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if "Generated a password" in line)
     password = line.rsplit(": ", 1)[1].strip()

@@ -25,6 +25,7 @@ class Command(DbinitCommand):
         parser.add_argument("--prune", action="store_true",
                             help="Also remove records of applied migrations whose files no longer exist.")
         self.add_noinput_argument(parser, "Do not ask for confirmation.")
+        self.add_print_password_argument(parser)
         parser.add_argument("--force", action="store_true",
                             help="Repair a database that records production from another environment "
                                  "(the database name must then be typed at the prompt).")
@@ -40,8 +41,17 @@ class Command(DbinitCommand):
                                        confirm=confirm)
             except DbinitError as exc:
                 self.fail(exc)
+        self.password_message = None
+        if result.generated_password:
+            from django.conf import settings
+
+            self.password_message = self.deliver_password(result.generated_password, settings.DBINIT_ADMIN_EMAIL,
+                                                          options["print_password"])
         if self.json:
-            self.write_json(result.as_dict())
+            data = result.as_dict()
+            if getattr(self, "password_file", None):
+                data["generated_admin_password_file"] = str(self.password_file)
+            self.write_json(data)
         else:
             self.render(result)
         if result.refused:
@@ -95,9 +105,8 @@ class Command(DbinitCommand):
             for action in result.actions:
                 style = self.style.SUCCESS if action.status == "done" else self.style.ERROR
                 self.stdout.write(style(f"  {action.status:<6}") + f" {action.kind}: {action.outcome}")
-        if result.generated_password:
-            self.stdout.write(self.style.WARNING(
-                f"Generated a password for the re-created admin: {result.generated_password} (shown once)."))
+        if self.password_message:
+            self.stdout.write(self.style.WARNING(self.password_message))
         if result.manual:
             self.stdout.write(self.style.MIGRATE_HEADING("Left for a person (not safe to do automatically):"))
             for f in result.manual:

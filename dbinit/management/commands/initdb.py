@@ -26,8 +26,9 @@ class Command(DbinitCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         self.add_noinput_argument(parser, "Never prompt (in production without DBINIT_ADMIN_PASSWORD, a "
-                                          "password is generated and shown once instead of asked for).")
+                                          "password is generated instead of asked for; see --print-password).")
         self.add_no_seed_argument(parser)
+        self.add_print_password_argument(parser)
         parser.add_argument("--plan", action="store_true",
                             help="Show what would be done (database creation, migrations, seed) and change nothing.")
 
@@ -44,8 +45,15 @@ class Command(DbinitCommand):
                 options["database"], seed=options["seed"], plan_only=options["plan"],
                 on_event=None if self.json else self.on_event, admin_password=admin_password,
             )
+        self.password_message = None
+        if result.generated_password:
+            self.password_message = self.deliver_password(result.generated_password, settings.DBINIT_ADMIN_EMAIL,
+                                                          options["print_password"])
         if self.json:
-            self.write_json(result.as_dict(include_password=True))
+            data = result.as_dict(include_password=options["print_password"])
+            if getattr(self, "password_file", None):
+                data["generated_admin_password_file"] = str(self.password_file)
+            self.write_json(data)
         else:
             self.render_summary(result)
         if result.error:
@@ -99,14 +107,10 @@ class Command(DbinitCommand):
             self.render_warning(warning)
 
     def render_summary(self, result):
-        if self.verbosity < 1 and not result.generated_password:
+        if self.verbosity < 1 and not self.password_message:
             return
-        if result.generated_password:
-            self.stdout.write(self.style.WARNING(
-                f"Generated a password for the admin {settings.DBINIT_ADMIN_EMAIL}: "
-                f"{result.generated_password}\nIt is shown this once and not stored anywhere else; "
-                "change it after logging in (python manage.py changepassword)."
-            ))
+        if self.password_message:
+            self.stdout.write(self.style.WARNING(self.password_message))
         if result.error:
             return
         if result.plan_only:

@@ -26,6 +26,7 @@ class Command(DbinitCommand):
         parser.add_argument("--no-backup", action="store_false", dest="backup",
                             help="Skip pg_dump (SQLite files are always moved, never deleted).")
         self.add_no_seed_argument(parser)
+        self.add_print_password_argument(parser)
 
     def handle(self, *args, **options):
         alias = options["database"]
@@ -59,8 +60,15 @@ class Command(DbinitCommand):
                 result = reset.reset(alias, backup=options["backup"], seed=options["seed"])
             except DbinitError as exc:
                 self.fail(exc)
+        password_message = None
+        if result.init and result.init.generated_password:
+            password_message = self.deliver_password(result.init.generated_password, settings.DBINIT_ADMIN_EMAIL,
+                                                     options["print_password"])
         if options["format"] == "json":
-            self.write_json(result.as_dict())
+            data = result.as_dict(include_password=options["print_password"])
+            if getattr(self, "password_file", None):
+                data["generated_admin_password_file"] = str(self.password_file)
+            self.write_json(data)
         else:
             self.stdout.write(f"Reset {target}: {result.method}.")
             if result.backup:
@@ -68,8 +76,8 @@ class Command(DbinitCommand):
             if result.note:
                 self.stdout.write(self.style.WARNING(result.note))
             init = result.init
-            if init.generated_password:
-                self.stdout.write(self.style.WARNING(f"Generated admin password (shown once): {init.generated_password}"))
+            if password_message:
+                self.stdout.write(self.style.WARNING(password_message))
             if init.ok:
                 self.stdout.write(self.style.SUCCESS(f"Database initialised again in {init.duration_ms:.0f} ms."))
         if result.init.error:
