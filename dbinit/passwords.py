@@ -37,6 +37,7 @@ CLAIM_EXPIRES_SECONDS = 30.0
 class Account:
     email: str
     password: str  # the stored hash
+    is_admin: bool = False  # an active staff superuser (else a seeded address)
 
 
 def memo_key(encoded: str) -> str:
@@ -47,19 +48,24 @@ def memo_key(encoded: str) -> str:
 
 
 def accounts(using="default") -> list[Account]:
-    """The active accounts checked for the well-known password (two index lookups, bounded)."""
+    """The active accounts checked for the well-known password (two index lookups, bounded).
+
+    Every active staff superuser is returned (``is_admin``), usable password or not; callers
+    that hash skip the unusable ones.
+    """
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import is_password_usable
 
     User = get_user_model()
-    admins = (User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
+    # No ORDER BY: the partial index answers "which admins" without sorting the table.
+    admins = (User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True).order_by()
               .values_list("email", "password")[:MAX_ACCOUNTS])
     emails = {settings.DBINIT_ADMIN_EMAIL.strip().lower(), DEFAULT_ADMIN_EMAIL}
     seeded = (User.objects.using(using).filter(is_active=True).alias(email_ci=_lower_email())
-              .filter(email_ci__in=emails).values_list("email", "password"))
-    found = {email: Account(email, encoded) for email, encoded in [*admins, *seeded]}
-    return [a for a in sorted(found.values(), key=lambda a: a.email) if is_password_usable(a.password)]
+              .filter(email_ci__in=emails).order_by().values_list("email", "password"))
+    found = {email: Account(email, encoded) for email, encoded in seeded}
+    found.update({email: Account(email, encoded, is_admin=True) for email, encoded in admins})
+    return sorted(found.values(), key=lambda a: a.email)
 
 
 def _lower_email():
@@ -68,15 +74,18 @@ def _lower_email():
     return Lower("email")
 
 
-def well_known_accounts(using="default", *, may_hash: bool) -> list[str]:
+def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Account] | None = None) -> list[str]:
     """Emails of the accounts whose password is the well-known one.
 
     ``may_hash=False`` (the probe) reads remembered verdicts only: an account not checked
     yet is not reported (start-up checks every account before the first request).
+    ``candidates``: :func:`accounts`' answer when the caller already has it.
     """
+    from django.contrib.auth.hashers import is_password_usable
+
     from .models import Metadata
 
-    found = accounts(using)
+    found = [a for a in (accounts(using) if candidates is None else candidates) if is_password_usable(a.password)]
     if not found:
         return []
     from django.contrib.auth.hashers import check_password

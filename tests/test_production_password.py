@@ -117,3 +117,13 @@ def test_weak_production_admin_passwords_are_refused(fresh_db, password):
     assert "dbinit.E086" in proc.stderr or "dbinit.E006" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not fresh_db.exists()  # refused at the configuration step, before anything is created
+
+
+def test_probe_never_hashes_an_unchecked_password(initialized_db):
+    # No start-up ran, so no verdict is remembered: the probe reports what it knows (nothing)
+    # rather than spending a PBKDF2 hash per anonymous request. Start-up would refuse first.
+    proc = python("tests/probes/health.py", "?format=json", db=initialized_db,
+                  env=production(DBINIT_HEALTH_TOKEN="t" * 40, HEALTH_PROBE_TOKEN="t" * 40))
+    result = json.loads(proc.stdout)
+    assert "dbinit.C003" not in result["body"]
+    assert memo_rows(initialized_db) == 0
