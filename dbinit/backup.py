@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from . import errors
 from .configuration import describe_database, scrub
 from .errors import DbinitError
 from .private import narrow, private_folder, touch_private_file
@@ -57,7 +58,7 @@ def _new_private_file(connection, reason: str, suffix: str) -> Path:
         return touch_private_file(target)
     except OSError as exc:
         desc = describe_database(connection.settings_dict, connection.alias)
-        raise DbinitError("E072", target=desc.target(), reason=f"cannot create {target}: {exc.strerror}") from None
+        raise DbinitError(errors.E072, target=desc.target(), reason=f"cannot create {target}: {exc.strerror}") from None
 
 
 def backup_sqlite(connection, reason: str) -> Path:
@@ -78,7 +79,7 @@ def backup_sqlite(connection, reason: str) -> Path:
             source.close()
     except (sqlite3.Error, OSError) as exc:
         target.unlink(missing_ok=True)
-        raise DbinitError("E072", target=str(source_path), reason=str(exc)) from None
+        raise DbinitError(errors.E072, target=str(source_path), reason=str(exc)) from None
     logger.info("Backed up %s to %s", source_path, target)
     return target
 
@@ -104,7 +105,7 @@ def move_sqlite_aside(connection, reason: str) -> Path:
         for moved in (target, f"{target}.original", *(f"{target}{side}" for side in SQLITE_SIDE_FILES)):
             narrow(moved)
     except OSError as exc:
-        raise DbinitError("E072", target=str(source_path), reason=exc.strerror or str(exc)) from None
+        raise DbinitError(errors.E072, target=str(source_path), reason=exc.strerror or str(exc)) from None
     logger.info("Moved %s to %s", source_path, target)
     return target
 
@@ -128,7 +129,7 @@ def pg_dump(connection, reason: str) -> tuple[Path | None, str]:
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         target.unlink(missing_ok=True)
-        raise DbinitError("E072", target=desc.target(), reason=scrub(proc.stderr.strip().splitlines()[-1]
+        raise DbinitError(errors.E072, target=desc.target(), reason=scrub(proc.stderr.strip().splitlines()[-1]
                                                                      if proc.stderr.strip() else "pg_dump failed"))
     logger.info("Dumped %s to %s", desc.target(), target)
     return target, ""

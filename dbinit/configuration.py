@@ -2,7 +2,10 @@
 
 The ``parse_*`` functions are called by ``aisecretary/settings.py`` while the
 settings load, so they are pure Python and raise :class:`ConfigurationError`
-(a catalogued error) for every bad value. :func:`describe_database` is the
+(a catalogued error) for every bad value. :func:`validate_configuration` owns
+the rules for loaded settings (environment, engine, production requirements,
+the admin password): initdb's configuration step, the configuration health
+check, resetdb and start-up all ask it. :func:`describe_database` is the
 masked view of a ``DATABASES`` entry that every command prints.
 """
 
@@ -12,7 +15,8 @@ import re
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-from .errors import ConfigurationError, DbinitError
+from . import errors
+from .errors import ConfigurationError
 
 ENVIRONMENTS = ("development", "production", "testing")
 STARTUP_MODES = ("init", "check", "off")
@@ -32,73 +36,46 @@ SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
 MASK = "***"
 
 
-def parse_environment(value: str | None) -> str:
-    value = (value or "development").strip().lower()
-    if value not in ENVIRONMENTS:
-        raise ConfigurationError("E001", value=value, step="configuration")
-    return value
+_UNSET = object()
 
 
-def parse_choice(setting: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
-    if value is None or value.strip() == "":
-        return default
-    value = value.strip().lower()
-    if value not in choices:
-        raise ConfigurationError(
-            "E005", setting=setting, value=value, expected="allowed values are " + ", ".join(choices),
-            step="configuration",
-        )
-    return value
+def check_admin_password(password, environment):
+    """Raise E006 when production would seed the admin with the well-known password."""
+    if environment == "production" and password == WELL_KNOWN_PASSWORD:
+        raise ConfigurationError(errors.E006, step="configuration")
 
 
-def parse_seconds(setting: str, value: str | None, default: float) -> float:
-    if value is None or value.strip() == "":
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not (0 < seconds <= 3600):
-        raise ConfigurationError(
-            "E005", setting=setting, value=value, expected="expected a number of seconds between 0 and 3600",
-            step="configuration",
-        )
-    return seconds
+def validate_configuration(alias="default", *, admin_password=_UNSET, seed=True) -> list:
+    """Every configuration problem for ``alias``, as catalogued errors (no database I/O).
 
+    ``admin_password`` is the password initdb would seed (default: ``DBINIT_ADMIN_PASSWORD``);
+    it is judged only when ``seed`` is true.
+    """
+    from django.conf import settings
 
-MIN_TOKEN_LENGTH = 32
+    if alias not in settings.DATABASES:
+        return [ConfigurationError(errors.E008, alias=alias, aliases=", ".join(settings.DATABASES),
+                                   step="configuration")]
+    problems = []
+    engine = settings.DATABASES[alias].get("ENGINE", "")
+    if engine not in SUPPORTED_ENGINES:
+        problems.append(ConfigurationError(errors.E003, engine=engine, step="configuration"))
+    elif SUPPORTED_ENGINES[engine] == "postgresql":
+        from .identifiers import unsafe_name_error
 
-
-def parse_token(setting: str, value: str) -> str:
-    """A bearer token: unset, or long enough that guessing it is hopeless."""
-    value = (value or "").strip()
-    if value and len(value) < MIN_TOKEN_LENGTH:
-        raise ConfigurationError("E005", setting=setting, value="(hidden)",
-                                 expected=f"a token needs at least {MIN_TOKEN_LENGTH} characters",
-                                 step="configuration")
-    return value
-
-
-def parse_count(setting: str, value: str | None, default: int) -> int:
-    """A whole number >= 0 (e.g. SECURE_HSTS_SECONDS)."""
-    if value is None or value.strip() == "":
-        return default
-    if not value.strip().isdigit():
-        raise ConfigurationError("E005", setting=setting, value=value, expected="expected a whole number >= 0",
-                                 step="configuration")
-    return int(value)
-
-
-def parse_header_pair(setting: str, value: str | None) -> tuple[str, str] | None:
-    """``HTTP_X_FORWARDED_PROTO,https`` -> ``("HTTP_X_FORWARDED_PROTO", "https")`` (SECURE_PROXY_SSL_HEADER)."""
-    if value is None or not value.strip():
-        return None
-    header, sep, expected = (part.strip() for part in value.partition(","))
-    if not sep or not expected or not header.startswith("HTTP_") or not header.replace("_", "").isalnum():
-        raise ConfigurationError("E005", setting=setting, value=value,
-                                 expected="expected HEADER,VALUE as Django names it, e.g. HTTP_X_FORWARDED_PROTO,https",
-                                 step="configuration")
-    return header, expected
+        # Before anything is created, dropped or even connected to.
+        unsafe = unsafe_name_error(str(settings.DATABASES[alias].get("NAME") or ""))
+        if unsafe:
+            problems.append(unsafe)
+    problems += production_problems(settings)
+    if settings.AISECRETARY_ENV == "production":
+        password = settings.DBINIT_ADMIN_PASSWORD if admin_password is _UNSET else admin_password
+        if seed:
+            try:
+                check_admin_password(password, settings.AISECRETARY_ENV)
+            except ConfigurationError as exc:
+                problems.append(exc)
+    return problems
 
 
 # --- production rules ----------------------------------------------------------------
@@ -117,25 +94,107 @@ def secret_key_weakness(key: str) -> str | None:
     return None
 
 
-def production_problems(settings) -> list[DbinitError]:
-    """Every rule a production configuration must meet, as catalogued errors (empty: fine).
+def production_problems(settings) -> list[ConfigurationError]:
+    """The rules a production server refuses to start without (SECRET_KEY, DEBUG, ALLOWED_HOSTS).
 
-    Pure settings reads, no I/O: start-up, /health/, initdb's configuration step and the
-    configuration check all ask this one function.
+    Pure settings reads, no I/O; :func:`validate_configuration` includes them, and start-up
+    asks this function directly in every DBINIT_STARTUP mode (``off`` included), since it
+    needs no database.
     """
     if getattr(settings, "AISECRETARY_ENV", None) != "production":
         return []
     problems = []
     why = secret_key_weakness(getattr(settings, "SECRET_KEY", "") or "")
     if why:
-        problems.append(DbinitError("E080", why=why))
+        problems.append(ConfigurationError(errors.E080, why=why, step="configuration"))
     if settings.DEBUG:
-        problems.append(DbinitError("E007"))
+        problems.append(ConfigurationError(errors.E007, step="configuration"))
     if not [host for host in settings.ALLOWED_HOSTS if host.strip()]:
-        problems.append(DbinitError("E081"))
-    if getattr(settings, "DBINIT_ADMIN_PASSWORD", None) == WELL_KNOWN_PASSWORD:
-        problems.append(DbinitError("E006"))
+        problems.append(ConfigurationError(errors.E081, step="configuration"))
     return problems
+
+
+# Query-string keys whose values are secrets or point at them (password, sslpassword, passfile...).
+_SECRET_KEY_PATTERN = re.compile(r"pass", re.I)
+_URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (they never reach a terminal raw)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def parse_environment(value: str | None) -> str:
+    value = (value or "development").strip().lower()
+    if value not in ENVIRONMENTS:
+        raise ConfigurationError(errors.E001, value=value, step="configuration")
+    return value
+
+
+def parse_choice(setting: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().lower()
+    if value not in choices:
+        raise ConfigurationError(
+            errors.E005, setting=setting, value=value, expected="allowed values are " + ", ".join(choices),
+            step="configuration",
+        )
+    return value
+
+
+def parse_seconds(setting: str, value: str | None, default: float) -> float:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (0 < seconds <= 3600):
+        raise ConfigurationError(
+            errors.E005, setting=setting, value=value, expected="expected a number of seconds between 0 and 3600",
+            step="configuration",
+        )
+    return seconds
+
+
+MIN_TOKEN_LENGTH = 32
+
+
+def parse_token(setting: str, value: str) -> str:
+    """A bearer token: unset, or long enough that guessing it is hopeless."""
+    value = (value or "").strip()
+    if value and len(value) < MIN_TOKEN_LENGTH:
+        raise ConfigurationError(errors.E005, setting=setting, value="(hidden)",
+                                 expected=f"a token needs at least {MIN_TOKEN_LENGTH} characters",
+                                 step="configuration")
+    return value
+
+
+def parse_count(setting: str, value: str | None, default: int) -> int:
+    """A whole number >= 0 (e.g. SECURE_HSTS_SECONDS)."""
+    if value is None or value.strip() == "":
+        return default
+    if not value.strip().isdigit():
+        raise ConfigurationError(errors.E005, setting=setting, value=value, expected="expected a whole number >= 0",
+                                 step="configuration")
+    return int(value)
+
+
+def parse_header_pair(setting: str, value: str | None) -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO,https`` -> ``("HTTP_X_FORWARDED_PROTO", "https")`` (SECURE_PROXY_SSL_HEADER)."""
+    if value is None or not value.strip():
+        return None
+    header, sep, expected = (part.strip() for part in value.partition(","))
+    if not sep or not expected or not header.startswith("HTTP_") or not header.replace("_", "").isalnum():
+        raise ConfigurationError(errors.E005, setting=setting, value=value,
+                                 expected="expected HEADER,VALUE as Django names it, e.g. HTTP_X_FORWARDED_PROTO,https",
+                                 step="configuration")
+    return header, expected
 
 
 # Query-string keys whose values are secrets or point at them (password, sslpassword, passfile...).
@@ -185,13 +244,13 @@ def mask_url(url: str) -> str:
 def _refuse_control_characters(url: str, config: dict, shown: str) -> None:
     """E083 for a control character anywhere in the URL or its decoded parts (a NUL crashes drivers)."""
     if _has_control(url):
-        raise ConfigurationError("E083", url=shown, part="URL", step="configuration")
+        raise ConfigurationError(errors.E083, url=shown, part="URL", step="configuration")
     parts = [("database name", config.get("NAME")), ("user", config.get("USER")),
              ("password", config.get("PASSWORD")), ("host", config.get("HOST")), ("port", config.get("PORT"))]
     parts += [("options", f"{k}={v}") for k, v in (config.get("OPTIONS") or {}).items()]
     for part, value in parts:
         if isinstance(value, str) and _has_control(value):
-            raise ConfigurationError("E083", url=shown, part=part, step="configuration")
+            raise ConfigurationError(errors.E083, url=shown, part=part, step="configuration")
 
 
 def parse_database_url(url: str) -> dict:
@@ -207,34 +266,34 @@ def parse_database_url(url: str) -> dict:
 
     shown = mask_url(url)
     if not _URL_PATTERN.match(url):
-        raise ConfigurationError("E002", url=shown, reason="it is not a URL (scheme://...)", step="configuration")
+        raise ConfigurationError(errors.E002, url=shown, reason="it is not a URL (scheme://...)", step="configuration")
     if _has_control(url):
-        raise ConfigurationError("E083", url=shown, part="URL", step="configuration")
+        raise ConfigurationError(errors.E083, url=shown, part="URL", step="configuration")
     if "#" in url:
-        raise ConfigurationError("E002", url=shown, step="configuration",
+        raise ConfigurationError(errors.E002, url=shown, step="configuration",
                                  reason="it contains an unencoded '#' (write it as %23, in the password too)")
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        raise ConfigurationError("E002", url=shown, step="configuration",
+        raise ConfigurationError(errors.E002, url=shown, step="configuration",
                                  reason="its host or port cannot be read (the port must be a number up to 65535; "
                                         "percent-encode '@', '/', ':' and '?' in the password)") from None
     scheme = parts.scheme.lower()
     if scheme not in _SQLITE_SCHEMES | _POSTGRES_SCHEMES:
-        raise ConfigurationError("E003", engine=_printable(scheme), step="configuration")
+        raise ConfigurationError(errors.E003, engine=_printable(scheme), step="configuration")
     if scheme in _POSTGRES_SCHEMES:
         if not parts.path.strip("/"):
-            raise ConfigurationError("E002", url=shown, reason="it names no database (…/NAME)", step="configuration")
+            raise ConfigurationError(errors.E002, url=shown, reason="it names no database (…/NAME)", step="configuration")
         if not parts.hostname and "host=" not in parts.query:
-            raise ConfigurationError("E002", url=shown, reason="it names no host", step="configuration")
+            raise ConfigurationError(errors.E002, url=shown, reason="it names no host", step="configuration")
     elif parts.path in ("", "/") and parts.netloc != ":memory:":
-        raise ConfigurationError("E002", url=shown, reason="it names no database file", step="configuration")
+        raise ConfigurationError(errors.E002, url=shown, reason="it names no database file", step="configuration")
     del port
     try:
         config = environ.Env.db_url_config(url)
     except (ValueError, KeyError):
-        raise ConfigurationError("E002", url=shown, reason="django-environ cannot parse it",
+        raise ConfigurationError(errors.E002, url=shown, reason="django-environ cannot parse it",
                                  step="configuration") from None
     _refuse_control_characters(url, config, shown)
     return config
@@ -280,6 +339,9 @@ def _option_secrets(settings_dict: dict) -> list[str]:
     """Secrets given as query-string options (``?password=...``), which libpq uses too."""
     options = settings_dict.get("OPTIONS") or {}
     return [str(v) for k, v in options.items() if _SECRET_KEY_PATTERN.search(str(k)) and v]
+
+
+
 
 
 def secrets_of(databases: dict) -> list[str]:

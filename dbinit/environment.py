@@ -15,6 +15,7 @@ import logging
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -64,7 +65,7 @@ def mismatch(alias="default", current: str | None = None) -> DbinitError | None:
     current = current or settings.AISECRETARY_ENV
     found = recorded(alias)
     if found == PRODUCTION and current != PRODUCTION:
-        return DbinitError("W080", recorded=found, current=current)
+        return DbinitError(errors.W080, recorded=found, current=current)
     return None
 
 
@@ -77,7 +78,7 @@ def refusal(alias, command, *, force: bool, current: str | None = None) -> Dbini
     current = current or settings.AISECRETARY_ENV
     found = recorded(alias)
     if found == PRODUCTION and current != PRODUCTION and not force:
-        return DbinitError("E085", command=command, recorded=found, current=current)
+        return DbinitError(errors.E085, command=command, recorded=found, current=current)
     return None
 
 

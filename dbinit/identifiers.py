@@ -10,6 +10,7 @@ carry control characters are refused with ``dbinit.E082``.
 
 from __future__ import annotations
 
+from . import errors
 from .errors import DbinitError
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
@@ -26,11 +27,17 @@ def unsafe_reason(name: str) -> str | None:
     return None
 
 
+def unsafe_name_error(name: str, kind="database", step="configuration") -> DbinitError | None:
+    """E082 for a name that cannot be used safely, else None."""
+    reason = unsafe_reason(name)
+    return DbinitError(errors.E082, step=step, kind=kind, name=ascii(name), reason=reason) if reason else None
+
+
 def check(name: str, kind="database", step=None) -> str:
     """Return ``name`` if it is safe to use, else raise E082."""
-    reason = unsafe_reason(name)
-    if reason:
-        raise DbinitError("E082", step=step, kind=kind, name=ascii(name), reason=reason)
+    error = unsafe_name_error(name, kind, step)
+    if error:
+        raise error
     return name
 
 

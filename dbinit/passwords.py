@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from . import errors
 from .configuration import DEFAULT_ADMIN_EMAIL, WELL_KNOWN_PASSWORD
 from .errors import DbinitError
 
@@ -37,7 +38,6 @@ CLAIM_EXPIRES_SECONDS = 30.0
 class Account:
     email: str
     password: str  # the stored hash
-    is_admin: bool = False  # an active staff superuser (else a seeded address)
 
 
 def memo_key(encoded: str) -> str:
@@ -48,11 +48,7 @@ def memo_key(encoded: str) -> str:
 
 
 def accounts(using="default") -> list[Account]:
-    """The active accounts checked for the well-known password (two index lookups, bounded).
-
-    Every active staff superuser is returned (``is_admin``), usable password or not; callers
-    that hash skip the unusable ones.
-    """
+    """The active accounts checked for the well-known password (two index lookups, bounded)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
@@ -63,8 +59,7 @@ def accounts(using="default") -> list[Account]:
     emails = {settings.DBINIT_ADMIN_EMAIL.strip().lower(), DEFAULT_ADMIN_EMAIL}
     seeded = (User.objects.using(using).filter(is_active=True).alias(email_ci=_lower_email())
               .filter(email_ci__in=emails).order_by().values_list("email", "password"))
-    found = {email: Account(email, encoded) for email, encoded in seeded}
-    found.update({email: Account(email, encoded, is_admin=True) for email, encoded in admins})
+    found = {email: Account(email, encoded) for email, encoded in [*admins, *seeded]}
     return sorted(found.values(), key=lambda a: a.email)
 
 
@@ -141,7 +136,7 @@ def _check_once(using, key, encoded) -> str:
 
 
 def well_known_error(emails: list[str]) -> DbinitError:
-    return DbinitError("C003", count=len(emails), emails=", ".join(emails), email=emails[0])
+    return DbinitError(errors.C003, count=len(emails), emails=", ".join(emails), email=emails[0])
 
 
 def refuse_well_known(using="default") -> None:
@@ -161,9 +156,10 @@ def refuse_weak(password: str, email: str) -> None:
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
 
-    if password == WELL_KNOWN_PASSWORD:
-        raise DbinitError("E006")
+    from .configuration import check_admin_password
+
+    check_admin_password(password, "production")  # the one owner of E006
     try:
         validate_password(password, user=get_user_model()(email=email))
     except ValidationError as exc:
-        raise DbinitError("E086", email=email, reasons=" ".join(exc.messages)) from None
+        raise DbinitError(errors.E086, email=email, reasons=" ".join(exc.messages)) from None

@@ -18,6 +18,7 @@ import os
 import stat
 from pathlib import Path
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -70,15 +71,15 @@ def private_folder(path: Path, *, step=None) -> Path:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise DbinitError("E072", step=step, target=str(path),
+        raise DbinitError(errors.E072, step=step, target=str(path),
                           reason=f"cannot create {path}: {exc.strerror}") from None
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
-        raise DbinitError("E084", step=step, path=str(path), reason="is not a folder")
+        raise DbinitError(errors.E084, step=step, path=str(path), reason="is not a folder")
     if st.st_uid != os.geteuid():
-        raise DbinitError("E084", step=step, path=str(path), reason=f"is owned by another user (uid {st.st_uid})")
+        raise DbinitError(errors.E084, step=step, path=str(path), reason=f"is owned by another user (uid {st.st_uid})")
     if stat.S_IMODE(st.st_mode) & 0o022:
-        raise DbinitError("E084", step=step, path=str(path),
+        raise DbinitError(errors.E084, step=step, path=str(path),
                           reason=f"is writable by others (mode {stat.S_IMODE(st.st_mode):04o})")
     if stat.S_IMODE(st.st_mode) & 0o077:
         os.chmod(path, FOLDER_MODE)  # ours and only readable by others: just narrow it
@@ -105,7 +106,7 @@ def open_lock_file(path: Path, *, write=True, step=None) -> int:
         fd = os.open(path, flags, FILE_MODE)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise DbinitError("E087", step=step, path=str(path), reason="is a symbolic link") from None
+            raise DbinitError(errors.E087, step=step, path=str(path), reason="is a symbolic link") from None
         raise
     try:
         st = os.fstat(fd)
@@ -117,7 +118,7 @@ def open_lock_file(path: Path, *, write=True, step=None) -> int:
         elif st.st_uid != os.geteuid():
             reason = f"is owned by another user (uid {st.st_uid})"
         if reason:
-            raise DbinitError("E087", step=step, path=str(path), reason=reason)
+            raise DbinitError(errors.E087, step=step, path=str(path), reason=reason)
         if write and stat.S_IMODE(st.st_mode) & 0o077:
             os.fchmod(fd, FILE_MODE)
     except BaseException:
@@ -148,7 +149,7 @@ def write_password_file(password: str, email: str, path: Path | None = None) -> 
     except OSError as exc:
         reason = "it exists already" if exc.errno == errno.EEXIST else (
             "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror)
-        raise DbinitError("E088", path=str(path), reason=reason, email=email) from None
+        raise DbinitError(errors.E088, path=str(path), reason=reason, email=email) from None
     try:
         os.write(fd, f"{password}\n".encode())
     finally:

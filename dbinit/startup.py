@@ -18,6 +18,7 @@ import time
 
 from django.conf import settings
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -34,7 +35,7 @@ def run(alias="default", server="wsgi") -> None:
     # Settings only, no database: refused in every mode, "off" included.
     problems = production_problems(settings)
     if problems:
-        raise DbinitError("C004", reason="; ".join(f"{p.code} {p.message} To fix: {p.hint}" for p in problems))
+        raise DbinitError(errors.C004, reason="; ".join(f"{p.code} {p.message} To fix: {p.hint}" for p in problems))
     mode = settings.DBINIT_STARTUP
     if mode == "off":
         logger.debug("Start-up initialisation off (DBINIT_STARTUP=off)")
@@ -65,20 +66,24 @@ def _init(alias, server):
             logger.warning("%s %s (start-up continues)", warning.code, warning.message)
     if result.error:
         error = result.error
-        if error.level == "critical":
+        if error.level == "critical":  # already says why the server must not start (C003)
             raise error
-        raise _critical("C001", error.code, error.message, error.hint)
+        raise _critical(errors.C001, error.code, error.message, error.hint)
 
 
 # Warnings that still make a start-up check fail: the code expects a schema the database lacks.
-BLOCKING_WARNINGS = {"dbinit.W020", "dbinit.W024"}
+BLOCKING_WARNINGS = {errors.W020.id, errors.W024.id}
 
 
 def _check(alias, server):
     from django.db import connections
 
     from . import health
+    from .configuration import validate_configuration
 
+    problems = validate_configuration(alias, seed=False)  # check mode seeds nothing
+    if problems:
+        raise _critical(errors.C001, problems[0].code, problems[0].message, problems[0].hint)
     # One run, one migration loader; connecting waits up to DBINIT_CONNECT_TIMEOUT for a
     # database that is still starting.
     report = health.run(alias, only=["migrations", "schema", "seed"], include_config=False,
@@ -93,9 +98,9 @@ def _check(alias, server):
                     sum(f.duration_ms for f in findings))
         if blocking:
             first = blocking[0]
-            if first.status == "critical":  # already says why the server must not start
+            if first.status == "critical":  # already says why the server must not start (C003)
                 raise DbinitError(first.id, **first.context)
-            raise _critical("C001" if name == "connectivity" else "C002", first.id, first.message, first.hint)
+            raise _critical(errors.C001 if name == "connectivity" else errors.C002, first.id, first.message, first.hint)
     connections[alias].close()
 
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from dbinit import environment, repair
+from dbinit import environment, errors, repair
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -61,7 +61,7 @@ class Command(DbinitCommand):
             if result.dry_run:
                 raise CommandError(f"dry run: nothing was changed; {len(result.remaining)} problem(s) "
                                    f"would be addressed or remain: {remaining}", returncode=1)
-            self.fail(DbinitError("E073", remaining=remaining))
+            self.fail(DbinitError(errors.E073, remaining=remaining))
 
     def guard_environment(self, options):
         """A database that records production is repaired from elsewhere only with --force and its name."""
@@ -72,12 +72,12 @@ class Command(DbinitCommand):
             return
         refusal = environment.refusal(alias, "dbrepair", force=options["force"])
         if refusal or not options["interactive"]:
-            self.fail(refusal or DbinitError("E085", command="dbrepair --noinput", recorded="production",
+            self.fail(refusal or DbinitError(errors.E085, command="dbrepair --noinput", recorded="production",
                                              current=settings.AISECRETARY_ENV))
         name = settings.DATABASES[alias]["NAME"]
         answer = input(f"This database records PRODUCTION. Type the database name ({name}) to continue: ")
         if answer.strip() != str(name):
-            self.fail(DbinitError("E071", command="dbrepair", expected=f"type {name}"))
+            self.fail(DbinitError(errors.E071, command="dbrepair", expected=f"type {name}"))
 
     def confirm(self, result):
         self.render_plan(result)
