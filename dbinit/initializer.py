@@ -20,8 +20,9 @@ from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
+from . import backup, migrations_state, routing, schema, seeding
 from . import database as db
-from . import migrations_state, schema, seeding
+from . import sqlite as sqlite_settings
 from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -133,6 +134,8 @@ class Initializer:
         desc = self.result.database
         if desc.engine not in SUPPORTED_ENGINES:
             raise DbinitError("E003", engine=desc.engine)
+        # A replica (TEST MIRROR, or no model routed to it) is never created, migrated or seeded.
+        routing.refuse_read_only(self.alias, self.command, ask_server=False)
         if self.environment == "production":
             if settings.DEBUG:
                 raise DbinitError("E007")
@@ -161,6 +164,10 @@ class Initializer:
             folder_created = db.ensure_sqlite_folder(path)
             step.created = 1
             step.summary = f"will create {path}" + (" (folder created)" if folder_created else "")
+            # A -wal left without its file would be replayed into the new database: set it aside.
+            stale = backup.move_stale_side_files(self.connection, "stale")
+            if stale:
+                step.summary += f"; stale -wal/-shm moved to {stale.parent}"
             return
         try:
             # Connecting is how PostgreSQL says whether the database exists; keep the result.
@@ -188,6 +195,7 @@ class Initializer:
         step.summary = f"{info.vendor} {info.version}, {info.round_trip_ms:.1f} ms round trip"
         step.detail = {"vendor": info.vendor, "version": info.version, "attempts": info.attempts,
                        "round_trip_ms": round(info.round_trip_ms, 2)}
+        self._check_writable_server(step)
 
     def step_lock(self, step):
         if self.plan_only:
@@ -243,6 +251,9 @@ class Initializer:
         if not self.seed:
             step.status, step.summary = SKIPPED, "--no-seed"
             return
+        if not self._hosts_seed():
+            step.status, step.summary = SKIPPED, "the seed's tables are routed to another database"
+            return
         if self.plan_only:
             step.status = PLANNED
             if self.database_missing:
@@ -281,6 +292,10 @@ class Initializer:
             raise DbinitError("E030", tables=", ".join(report.missing_tables))
         if report.missing_columns:
             raise DbinitError("E031", columns=", ".join(report.missing_columns))
+        if not self._hosts_seed():
+            step.summary = f"{report.tables_expected} tables and their columns present; seed routed elsewhere"
+            step.detail = {"tables": report.tables_expected}
+            return
         state = self._seed_state()
         if state["tenant"]:
             raise DbinitError("E040")
@@ -295,14 +310,40 @@ class Initializer:
         step.detail = {"tables": report.tables_expected}
 
     # --- helpers ------------------------------------------------------------------------
+    # --- routing (several aliases) ------------------------------------------------------
+    @property
+    def command(self) -> str:
+        return self.trigger.split(":")[0]
+
+    def _hosts_seed(self) -> bool:
+        return routing.hosts_seed(self.alias)
+
+    def _check_writable_server(self, step):
+        """Refuse a read-only server (standby, read-only default); set SQLite's journal mode."""
+        reason = routing.server_read_only_reason(self.connection)
+        if reason:
+            raise routing.refusal(self.alias, self.command, reason)
+        if self.connection.vendor == "sqlite" and not self.plan_only:
+            mode, warning = sqlite_settings.ensure_journal_mode(self.connection, settings.DBINIT_SQLITE_JOURNAL_MODE)
+            if warning:
+                step.warnings.append(warning)
+            step.detail["journal_mode"] = mode
+            step.summary += f", journal mode {mode}"
+
     def _seed_state(self) -> dict:
         """What seed data is missing (cached until a step changes it)."""
+        if not self._hosts_seed():  # nothing of the seed lives here: nothing is missing
+            return {"tenant": False, "roles": [], "admin": False}
         if self.seed_state is None:
             self.seed_state = seeding.missing_seed(self.alias, self.admin_email)
         return self.seed_state
 
     def _last_run_complete(self) -> bool:
         """Whether the last recorded initialisation of this database finished."""
+        if not routing.hosts_dbinit(self.alias):
+            # No history here: only the migrations (each its own transaction) say what is left,
+            # and post_migrate's content types and permissions are routed elsewhere too.
+            return True
         if self.last_run_complete is None:
             from .models import InitializationRun
 
@@ -321,6 +362,8 @@ class Initializer:
     def _record_history(self, started):
         from .models import InitializationRun
 
+        if not routing.hosts_dbinit(self.alias):
+            return  # the history table lives where the routers send dbinit's models
         error = self.result.error
         try:
             run = InitializationRun.objects.using(self.alias).create(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, router
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -83,6 +83,11 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
     return recorded, refused
 
 
+def _hosted(connection, model) -> bool:
+    """Only what the routers allow here, as migrate's schema editor decides (never a forbidden table)."""
+    return _concrete(model) and router.allow_migrate_model(connection.alias, model)
+
+
 def _applied_state(connection):
     executor = MigrationExecutor(connection)
     pending_apps = {m.app_label for m in pending_migrations(executor)}
@@ -96,7 +101,8 @@ def recreate_missing_tables(connection) -> list[str]:
     state, pending_apps = _applied_state(connection)
     existing = columns_by_table(connection)
     missing = [m for m in state.apps.get_models(include_auto_created=True)
-               if _concrete(m) and m._meta.app_label not in pending_apps and m._meta.db_table not in existing]
+               if _hosted(connection, m) and m._meta.app_label not in pending_apps
+               and m._meta.db_table not in existing]
     if not missing:
         return []
     with connection.schema_editor(atomic=True) as editor:
@@ -116,7 +122,7 @@ def recreate_missing_columns(connection) -> list[str]:
     added = []
     for model in state.apps.get_models():
         opts = model._meta
-        if not _concrete(model) or opts.app_label in pending_apps or opts.db_table not in existing:
+        if not _hosted(connection, model) or opts.app_label in pending_apps or opts.db_table not in existing:
             continue
         for field in opts.local_concrete_fields:
             if field.column in existing[opts.db_table]:

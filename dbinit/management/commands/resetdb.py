@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from dbinit import reset
+from dbinit import reset, routing
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -29,6 +29,11 @@ class Command(DbinitCommand):
         alias = options["database"]
         if alias not in settings.DATABASES:
             self.fail(DbinitError("E008", alias=alias, aliases=", ".join(settings.DATABASES)))
+        with self.quiet_logger(options["verbosity"]):
+            try:
+                routing.refuse_read_only(alias, "resetdb")  # before any prompt
+            except DbinitError as exc:
+                self.fail(exc)
         target = reset.describe(alias)
         name = settings.DATABASES[alias]["NAME"]
         production = settings.AISECRETARY_ENV == "production"
