@@ -199,8 +199,9 @@ CATALOGUE: dict[str, Entry] = {
         # --- several aliases (issue 14) ---------------------------------------
         _e("E074", "Database is read-only to dbinit",
            "{command} does not write to {alias}: {reason}.",
-           "Run it on {primary}, the database {alias} is read from; replication (or the copy that "
-           "feeds {alias}) carries the change. dbhealth --database {alias} checks it without writing."),
+           "Run {command} on {primary} instead, the database {alias} is read from; replication (or "
+           "whatever copies {primary} to {alias}) carries the change. python manage.py dbhealth "
+           "--database {alias} checks {alias} without writing to it."),
         _e("E075", "Read-only database missing",
            "The database {name} of the read-only alias {alias} does not exist.",
            "Create it from {primary} (a streaming replica or a restored copy); dbinit never creates or "

@@ -310,9 +310,9 @@ class Initializer:
         step.detail = {"tables": report.tables_expected}
 
     # --- helpers ------------------------------------------------------------------------
-    # --- routing (several aliases) ------------------------------------------------------
     @property
     def command(self) -> str:
+        """The command a refusal names: initdb, resetdb, or startup."""
         return self.trigger.split(":")[0]
 
     def _hosts_seed(self) -> bool:

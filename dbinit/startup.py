@@ -42,8 +42,8 @@ def run(alias=None, server="wsgi") -> None:
     start = time.perf_counter()
     for name in todo:
         began = time.perf_counter()
-        if not routing.writable(name):
-            _reachable(name)  # a replica: reachability only, never written
+        if not routing.writable(name, ask_server=True):
+            _reachable(name)  # a replica (declared, or a read-only server): reachability only
             what = "reachable (read-only)"
         elif mode == "init":
             _init(name, server)

@@ -109,6 +109,10 @@ def test_a_read_only_server_is_refused_even_when_nothing_declares_it_a_replica(m
     assert "dbinit.E074" in proc.stderr and "default_transaction_read_only = on" in proc.stderr
     proc = manage("dbrepair", "--database", "replica", "--noinput", env=env)
     assert proc.returncode == 1 and "dbinit.E074" in proc.stderr
+    # Start-up asks the server too: the replica is only reached, default and analytics initialised.
+    proc = python("-c", "import aisecretary.wsgi", env={**env, "DBINIT_STARTUP": "init"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Database replica reachable (read-only)" in proc.stderr
     assert multi.snapshot(multi.replica) == before
 
 
