@@ -17,6 +17,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connections, router
 
+from . import errors
 from .errors import DbinitError
 
 
@@ -120,7 +121,7 @@ def read_only_reason(alias: str, *, ask_server=True) -> str | None:
 
 
 def refusal(alias: str, command: str, reason: str) -> DbinitError:
-    return DbinitError("E074", command=command, alias=alias, reason=reason, primary=primary_of(alias))
+    return DbinitError(errors.E074, command=command, alias=alias, reason=reason, primary=primary_of(alias))
 
 
 def refuse_read_only(alias: str, command: str, *, ask_server=True, step=None) -> None:
@@ -150,6 +151,6 @@ def startup_aliases() -> list[str]:
     configured = getattr(settings, "DBINIT_DATABASES", None) or aliases()
     unknown = [a for a in configured if a not in settings.DATABASES]
     if unknown:
-        raise DbinitError("E005", setting="DBINIT_DATABASES", value=",".join(configured),
+        raise DbinitError(errors.E005, setting="DBINIT_DATABASES", value=",".join(configured),
                           expected=f"{', '.join(unknown)} not in DATABASES ({', '.join(aliases())})")
     return dependency_order(list(dict.fromkeys(configured)))

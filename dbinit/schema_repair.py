@@ -18,21 +18,17 @@ from django.db import DatabaseError, router
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
+from .django_private import applied_project_state, model_indexes_sql
 from .migrations_state import ordered_nodes, pending_migrations
-from .schema import columns_by_table
+from .schema import columns_by_table, is_concrete
 
 logger = logging.getLogger("dbinit")
-
-
-def _concrete(model) -> bool:
-    opts = model._meta
-    return not (opts.proxy or not opts.managed or opts.swapped)
 
 
 def _app_tables(state, app_label) -> dict[str, set[str]]:
     tables = {}
     for model in state.apps.get_models(include_auto_created=True):
-        if model._meta.app_label == app_label and _concrete(model):
+        if model._meta.app_label == app_label and is_concrete(model):
             tables[model._meta.db_table] = {f.column for f in model._meta.local_concrete_fields}
     return tables
 
@@ -85,14 +81,14 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
 
 def _hosted(connection, model) -> bool:
     """Only what the routers allow here, as migrate's schema editor decides (never a forbidden table)."""
-    return _concrete(model) and router.allow_migrate_model(connection.alias, model)
+    return is_concrete(model) and router.allow_migrate_model(connection.alias, model)
 
 
 def _applied_state(connection):
     executor = MigrationExecutor(connection)
     pending_apps = {m.app_label for m in pending_migrations(executor)}
     # The state the recorded migrations describe, as migrate computes it.
-    state = executor._create_project_state(with_applied_migrations=True)
+    state = applied_project_state(executor)
     return state, pending_apps
 
 
@@ -111,7 +107,7 @@ def recreate_missing_tables(connection) -> list[str]:
             # rows); a missing through table is in `missing` on its own.
             sql, params = editor.table_sql(model)
             editor.execute(sql, params or None)
-            editor.deferred_sql.extend(editor._model_indexes_sql(model))
+            editor.deferred_sql.extend(model_indexes_sql(editor, model))
     return [m._meta.db_table for m in missing]
 
 

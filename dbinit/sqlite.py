@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -85,7 +86,7 @@ def ensure_journal_mode(connection, wanted: str) -> tuple[str, DbinitError | Non
         except Exception as exc:  # sqlite3.OperationalError through Django's wrapper
             now, reason = current, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if now != wanted:
-        return now, DbinitError("W054", path=connection.settings_dict["NAME"], wanted=wanted, mode=now,
+        return now, DbinitError(errors.W054, path=connection.settings_dict["NAME"], wanted=wanted, mode=now,
                                 reason=reason)
     logger.info("Journal mode of %s set to %s (was %s)", connection.settings_dict["NAME"], now, current)
     return now, None
@@ -118,11 +119,11 @@ def production_problems(in_force: dict, path: str, alias: str) -> list[DbinitErr
     """What keeps this SQLite database from serving concurrent writers in production."""
     problems = []
     if in_force["journal_mode"] != "wal":
-        problems.append(DbinitError("W052", path=path, mode=in_force["journal_mode"]))
+        problems.append(DbinitError(errors.W052, path=path, mode=in_force["journal_mode"]))
     if in_force["transaction_mode"] == "DEFERRED":
-        problems.append(DbinitError("W053", alias=alias, problem="start transactions DEFERRED"))
+        problems.append(DbinitError(errors.W053, alias=alias, problem="start transactions DEFERRED"))
     elif in_force["busy_timeout_ms"] == 0:
-        problems.append(DbinitError("W053", alias=alias, problem="have no busy timeout"))
+        problems.append(DbinitError(errors.W053, alias=alias, problem="have no busy timeout"))
     return problems
 
 

@@ -5,7 +5,7 @@ import sys
 
 from django.conf import settings
 
-from dbinit import initializer, routing
+from dbinit import initializer, planning, routing
 from dbinit.commandbase import DbinitCommand
 from dbinit.configuration import WELL_KNOWN_PASSWORD
 from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
@@ -45,16 +45,19 @@ class Command(DbinitCommand):
         if options["all_databases"]:
             return self.handle_all(options, admin_password)
         with self.quiet_logger(self.verbosity):
-            result = initializer.initialize(
-                options["database"], seed=options["seed"], plan_only=options["plan"],
-                on_event=None if self.json else self.on_event, admin_password=admin_password,
-            )
+            result = self.run_one(options["database"], options, admin_password)
         if self.json:
             self.write_json(result.as_dict(include_password=True))
         else:
             self.render_summary(result)
         if result.error:
             self.fail(result.error)
+
+    def run_one(self, alias, options, admin_password):
+        on_event = None if self.json else self.on_event
+        if options["plan"]:
+            return planning.plan(alias, seed=options["seed"], on_event=on_event)
+        return initializer.initialize(alias, seed=options["seed"], on_event=on_event, admin_password=admin_password)
 
     def handle_all(self, options, admin_password):
         """--all-databases: each writable alias in dependency order, replicas named and skipped."""
@@ -66,10 +69,7 @@ class Command(DbinitCommand):
                 self.stdout.write(self.style.MIGRATE_HEADING(f"Database {alias}:"))
             self.migrate_header = False
             with self.quiet_logger(self.verbosity):
-                result = initializer.initialize(
-                    alias, seed=options["seed"], plan_only=options["plan"],
-                    on_event=None if self.json else self.on_event, admin_password=admin_password,
-                )
+                result = self.run_one(alias, options, admin_password)
             results.append(result)
             if not self.json:
                 self.render_summary(result)
