@@ -75,6 +75,10 @@ def ensure_journal_mode(connection, wanted: str) -> tuple[str, DbinitError | Non
     processes; a file system without shared memory (some network mounts) keeps
     the old mode, which is a warning, not a failure.
     """
+    from django.db import DatabaseError
+
+    from .database import error_text
+
     current = journal_mode(connection)
     if current == wanted or current == "memory":
         return current, None
@@ -83,8 +87,8 @@ def ensure_journal_mode(connection, wanted: str) -> tuple[str, DbinitError | Non
             cursor.execute(f"PRAGMA journal_mode={wanted}")
             now = cursor.fetchone()[0].lower()
             reason = "SQLite kept it"
-        except Exception as exc:  # sqlite3.OperationalError through Django's wrapper
-            now, reason = current, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except DatabaseError as exc:  # e.g. another process kept a read open past the busy timeout
+            now, reason = current, error_text(exc)
     if now != wanted:
         return now, DbinitError(errors.W054, path=connection.settings_dict["NAME"], wanted=wanted, mode=now,
                                 reason=reason)

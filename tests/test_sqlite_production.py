@@ -202,3 +202,21 @@ def test_concurrent_read_then_write_transactions_are_never_refused(initialized_d
                                                                               "seconds": 0}
     assert initialized_db.scalar("SELECT value FROM dbinit_metadata WHERE key = %s", (BENCH_KEY,)) == str(
         processes * count)
+
+
+def test_journal_mode_that_cannot_be_switched_is_a_warning_not_a_failure(initialized_db):
+    initialized_db.execute("PRAGMA journal_mode=delete")
+    reader = sqlite3.connect(initialized_db.path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM django_migrations").fetchone()  # holds a read lock
+        proc = manage("initdb", "--noinput", "--format", "json", db=initialized_db,
+                      env={"DBINIT_SQLITE_BUSY_TIMEOUT": "0.5"})
+    finally:
+        reader.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    connect = next(s for s in json.loads(proc.stdout)["steps"] if s["name"] == "connect")
+    assert connect["status"] == "warning"
+    assert [w["id"] for w in connect["warnings"]] == ["dbinit.W054"]
+    assert connect["detail"]["journal_mode"] == "delete"
+    assert journal_mode(initialized_db.path) == "delete"
