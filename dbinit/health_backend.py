@@ -42,7 +42,7 @@ def health_checks() -> list:
     from . import routing
 
     checks = []
-    for alias in routing.startup_aliases():
+    for alias in routing.startup_aliases(strict=False):
         groups = GROUPS if routing.writable(alias) else GROUPS[:1]
         for label, names in groups:
             if alias != "default":

@@ -146,11 +146,16 @@ def dependency_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda a: (rank(a), aliases().index(a)))
 
 
-def startup_aliases() -> list[str]:
-    """The aliases start-up and ``/health/`` cover (``DBINIT_DATABASES``, default all), in order."""
+def startup_aliases(*, strict=True) -> list[str]:
+    """The aliases start-up and ``/health/`` cover (``DBINIT_DATABASES``, default all), in order.
+
+    An unknown alias there raises ``E005`` (``strict``) or is left out (the configuration check
+    reports it).
+    """
+    from .configuration import dbinit_databases_error
+
+    error = dbinit_databases_error()
+    if error and strict:
+        raise error
     configured = getattr(settings, "DBINIT_DATABASES", None) or aliases()
-    unknown = [a for a in configured if a not in settings.DATABASES]
-    if unknown:
-        raise DbinitError(errors.E005, setting="DBINIT_DATABASES", value=",".join(configured),
-                          expected=f"{', '.join(unknown)} not in DATABASES ({', '.join(aliases())})")
-    return dependency_order(list(dict.fromkeys(configured)))
+    return dependency_order([a for a in dict.fromkeys(configured) if a in settings.DATABASES])

@@ -262,3 +262,15 @@ def test_health_endpoint_has_a_line_per_alias_and_fails_when_analytics_is_gone(i
     out = json.loads(python("tests/probes/health.py", "?format=json", env=initialized_multi.env).stdout)
     assert out["status"] == 500
     assert "dbinit.E030" in json.loads(out["body"])["dbinit:migrations:analytics"]
+
+
+def test_an_unknown_alias_in_dbinit_databases_is_a_configuration_error_everywhere(initialized_multi):
+    env = {**initialized_multi.env, "DBINIT_DATABASES": "default,nope"}
+    for args in (("check",), ("dbhealth", "--check", "configuration"), ("initdb", "--noinput")):
+        proc = manage(*args, env=env)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "dbinit.E005" in proc.stdout + proc.stderr and "nope" in proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+    # /health/ still answers (without the unknown alias) instead of failing to load its URLconf.
+    out = json.loads(python("tests/probes/health.py", "?format=json", env=env).stdout)
+    assert out["status"] == 200 and "dbinit:database" in json.loads(out["body"])
