@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError, router
+from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
 from .django_private import applied_project_state, model_indexes_sql
 from .migrations_state import ordered_nodes, pending_migrations
+from .routing import hosts_model
 from .schema import columns_by_table, is_concrete
 
 logger = logging.getLogger("dbinit")
@@ -81,7 +82,7 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
 
 def _hosted(connection, model) -> bool:
     """Only what the routers allow here, as migrate's schema editor decides (never a forbidden table)."""
-    return is_concrete(model) and router.allow_migrate_model(connection.alias, model)
+    return is_concrete(model) and hosts_model(connection.alias, model)
 
 
 def _applied_state(connection):
