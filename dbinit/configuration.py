@@ -75,6 +75,9 @@ def validate_configuration(alias="default", *, admin_password=_UNSET, seed=True)
                 check_admin_password(password, settings.AISECRETARY_ENV)
             except ConfigurationError as exc:
                 problems.append(exc)
+    unknown = dbinit_databases_error()
+    if unknown:
+        problems.append(unknown)
     return problems
 
 
@@ -126,6 +129,19 @@ def _printable(text: str) -> str:
 
 def _has_control(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def dbinit_databases_error() -> ConfigurationError | None:
+    """``DBINIT_DATABASES`` (the aliases start-up and /health/ cover) naming an alias not in DATABASES."""
+    from django.conf import settings
+
+    named = getattr(settings, "DBINIT_DATABASES", None) or []
+    unknown = [a for a in named if a not in settings.DATABASES]
+    if not unknown:
+        return None
+    return ConfigurationError(errors.E005, setting="DBINIT_DATABASES", value=",".join(named),
+                              expected=f"{', '.join(unknown)} not in DATABASES ({', '.join(settings.DATABASES)})",
+                              step="configuration")
 
 
 def parse_environment(value: str | None) -> str:

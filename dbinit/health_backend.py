@@ -21,6 +21,7 @@ class DbinitCheck(HealthCheck):
 
     checks: tuple = ("connectivity",)
     label: str = "database"
+    alias: str = "default"
 
     def __repr__(self):
         return f"dbinit:{self.label}"
@@ -28,11 +29,11 @@ class DbinitCheck(HealthCheck):
     def check_status(self):
         only = [c for c in self.checks if c not in health.CONFIGURATION_CHECKS]
         if only:
-            report = _request_report() or health.run("default", only=only, include_config=False)
+            report = _request_report(self.alias) or health.run(self.alias, only=only, include_config=False)
             # A database that cannot be reached fails every group that needs it.
             findings = [f for f in report.findings if f.check in self.checks or f.check == "connectivity"]
         else:
-            findings = health.run("default", only=list(self.checks)).findings
+            findings = health.run(self.alias, only=list(self.checks)).findings
         report = health.HealthReport(database={}, findings=findings)
         errors = report.problems("error")
         if errors:
@@ -44,38 +45,54 @@ class DbinitCheck(HealthCheck):
             raise ServiceWarning("; ".join(f"{f.id} {f.message}" for f in warnings))
 
 
-# One health run per request for every database group (one connection check, one catalogue
-# read, one migration loader) instead of one per group: the probe's cost is what a burst of
-# anonymous requests can make the server spend.
+# Not "engine": its SQLite quick_check reads the whole file, too much for every probe.
+GROUPS = (("database", ("connectivity",)), ("migrations", ("migrations", "schema")), ("seed", ("seed",)))
+# The production rules on the settings (no I/O): a misconfigured server reports unhealthy.
+CONFIGURATION_GROUP = ("configuration", ("configuration",))
+
+
+def health_checks() -> list:
+    """The configuration line, then one line per group and alias of DBINIT_DATABASES (default: all);
+    a replica only as reachable.
+
+    Reads the settings only (no database I/O), when the URLconf is loaded.
+    """
+    from . import routing
+
+    label, names = CONFIGURATION_GROUP
+    checks = [("dbinit.health_backend.DbinitCheck", {"checks": names, "label": label, "alias": "default"})]
+    for alias in routing.startup_aliases(strict=False):
+        groups = GROUPS if routing.writable(alias) else GROUPS[:1]
+        for label, names in groups:
+            if alias != "default":
+                label = f"{label}:{alias}"
+            checks.append(("dbinit.health_backend.DbinitCheck", {"checks": names, "label": label, "alias": alias}))
+    return checks
+
+
+# One health run per request and alias for every database group (one connection check, one
+# catalogue read, one migration loader) instead of one per group: the probe's cost is what a
+# burst of anonymous requests can make the server spend.
 _current = threading.local()
 
 
 @contextmanager
 def one_report_per_request():
-    _current.active, _current.report = True, None
+    _current.reports = {}
     try:
         yield
     finally:
-        _current.active, _current.report = False, None
+        _current.reports = None
 
 
-def _request_report():
-    if not getattr(_current, "active", False):
+def _request_report(alias):
+    reports = getattr(_current, "reports", None)
+    if reports is None:
         return None
-    if _current.report is None:
-        names = [c for _, options in HEALTH_CHECKS for c in options["checks"] if c not in health.CONFIGURATION_CHECKS]
-        _current.report = health.run("default", only=list(dict.fromkeys(names)), include_config=False)
-    return _current.report
-
-
-HEALTH_CHECKS = [
-    # Production rules on the settings (no I/O): a misconfigured server reports unhealthy.
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("configuration",), "label": "configuration"}),
-    # Not "engine": its SQLite quick_check reads the whole file, too much for every probe.
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("connectivity",), "label": "database"}),
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("migrations", "schema"), "label": "migrations"}),
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("seed",), "label": "seed"}),
-]
+    if alias not in reports:
+        names = [c for _, group in GROUPS for c in group]
+        reports[alias] = health.run(alias, only=names, include_config=False)
+    return reports[alias]
 
 
 class DbinitHealthView(HealthCheckView):
