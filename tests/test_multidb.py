@@ -13,6 +13,9 @@ import pytest
 from tests.support.databases import manage, python
 from tests.support.multidb import MultiDatabase
 
+HEALTH_TOKEN = "multidb-health-token-" + "0123456789abcdef" * 2
+HEALTH_DETAILS = {"DBINIT_HEALTH_TOKEN": HEALTH_TOKEN, "HEALTH_PROBE_TOKEN": HEALTH_TOKEN}
+
 ANALYTICS_TABLES = {"analytics_pageview", "django_migrations"}
 
 
@@ -250,16 +253,18 @@ def test_start_up_refuses_an_unknown_alias_in_dbinit_databases(initialized_multi
 
 def test_health_endpoint_has_a_line_per_alias_and_fails_when_analytics_is_gone(initialized_multi, engine):
     before = initialized_multi.snapshot(initialized_multi.replica)
-    proc = python("tests/probes/health.py", "?format=json", env=initialized_multi.env)
+    env = {**initialized_multi.env, **HEALTH_DETAILS}  # the details need the token (test_health_access)
+    proc = python("tests/probes/health.py", "?format=json", env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["status"] == 200, out
     body = json.loads(out["body"])
-    assert {"dbinit:database", "dbinit:migrations", "dbinit:seed", "dbinit:database:analytics",
-            "dbinit:migrations:analytics", "dbinit:seed:analytics", "dbinit:database:replica"} == set(body)
+    assert {"dbinit:configuration", "dbinit:database", "dbinit:migrations", "dbinit:seed",
+            "dbinit:database:analytics", "dbinit:migrations:analytics", "dbinit:seed:analytics",
+            "dbinit:database:replica"} == set(body)
     assert initialized_multi.snapshot(initialized_multi.replica) == before
     initialized_multi.analytics.drop_table("analytics_pageview")
-    out = json.loads(python("tests/probes/health.py", "?format=json", env=initialized_multi.env).stdout)
+    out = json.loads(python("tests/probes/health.py", "?format=json", env=env).stdout)
     assert out["status"] == 500
     assert "dbinit.E030" in json.loads(out["body"])["dbinit:migrations:analytics"]
 
@@ -271,6 +276,8 @@ def test_an_unknown_alias_in_dbinit_databases_is_a_configuration_error_everywher
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
         assert "dbinit.E005" in proc.stdout + proc.stderr and "nope" in proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr
-    # /health/ still answers (without the unknown alias) instead of failing to load its URLconf.
+    # /health/ still answers (without the unknown alias) instead of failing to load its URLconf;
+    # its configuration line fails, as start-up refuses the same setting.
     out = json.loads(python("tests/probes/health.py", "?format=json", env=env).stdout)
-    assert out["status"] == 200 and "dbinit:database" in json.loads(out["body"])
+    checks = json.loads(out["body"])["checks"]
+    assert out["status"] == 500 and checks["dbinit:configuration"] == "fail" and checks["dbinit:database"] == "ok"

@@ -12,10 +12,11 @@ import sys
 import pytest
 
 from tests.support.databases import ROOT, manage, python, subprocess_env
+from tests.support.production import production
 
 pytestmark = pytest.mark.sqlite_only
 
-PRODUCTION = {"AISECRETARY_ENV": "production", "SECRET_KEY": "x" * 50, "DBINIT_ADMIN_PASSWORD": "a-Strong-pass-42"}
+PRODUCTION = production(DBINIT_ADMIN_PASSWORD="a-Strong-pass-42")
 BENCH_KEY = "bench.counter"
 
 
@@ -114,6 +115,9 @@ def test_production_warns_about_a_rollback_journal_and_deferred_writers(initiali
     proc = manage("dbhealth", "--check", "engine", "--fail-level", "WARNING", db=initialized_db, env=env)
     assert proc.returncode == 1 and "dbinit.W052, dbinit.W053" in proc.stderr
     # The fix the hint names: initdb switches the file to WAL; the defaults start immediate.
+    # (Production initdb refuses the development admin's well-known password: change it first.)
+    assert python("tests/probes/set_password.py", "admin@ai-secretary.com", "Another-long-Pw-42",
+                  db=initialized_db).returncode == 0
     assert manage("initdb", "--noinput", db=initialized_db, env=PRODUCTION).returncode == 0
     proc = manage("dbhealth", "--check", "engine", "--fail-level", "WARNING", db=initialized_db, env=PRODUCTION)
     assert proc.returncode == 0, proc.stdout + proc.stderr
