@@ -319,6 +319,12 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     roles = missing["roles"]
     if roles:
         found.append(Finding.problem(name, DbinitError("E041", roles=", ".join(roles)), roles=roles))
+    if "auth_group_permissions" in tables:
+        from .seeding import role_groups_without_permissions
+
+        emptied = role_groups_without_permissions(using)
+        if emptied:
+            found.append(Finding.problem(name, DbinitError("W043", groups=", ".join(emptied)), groups=emptied))
     # The configured admin by its unique email, else any admin through the partial index on
     # superusers (accounts.0003): neither grows with the number of users.
     admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)

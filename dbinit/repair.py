@@ -104,7 +104,7 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
             add("recreate_columns", f, f"add back from the migration state: {', '.join(f.context['columns'])}")
         elif f.id == "dbinit.W020":
             add("apply_migrations", f, f"apply {len(f.context['pending'])} pending migration(s)")
-        elif f.id in ("dbinit.E040", "dbinit.E041", "dbinit.W040"):
+        elif f.id in ("dbinit.E040", "dbinit.E041", "dbinit.W040", "dbinit.W043"):
             add("reseed", f, "re-seed missing rows with initdb's seeding")
         elif f.id == "dbinit.W060":
             add("release_lock", f, f"end the idle backend (pid {f.context['pid']}) holding the lock")

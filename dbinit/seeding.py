@@ -2,7 +2,10 @@
 
 Every function is idempotent by natural key and never overwrites what an
 operator changed: an existing row is left exactly as it is, and an existing
-admin's password is never hashed again.
+admin's password is never hashed again. One exception, by design: a role group
+left with no permission at all (its rows deleted, or created while the
+permissions did not exist yet, as after a run killed inside post-migrate) gets its
+role's permissions again; a group holding any permission is the operator's.
 """
 
 from __future__ import annotations
@@ -68,6 +71,19 @@ def missing_roles(using="default") -> list[str]:
     wanted = [slug for slug, _, _ in _system_roles()]
     have = set(Role.objects.using(using).filter(slug__in=wanted).values_list("slug", flat=True))
     return [slug for slug in wanted if slug not in have]
+
+
+def role_group_name(slug: str) -> str:
+    return f"Role: {slug}"
+
+
+def role_groups_without_permissions(using="default") -> list[str]:
+    """Role groups that exist but hold no permission at all (one query, whatever the row counts)."""
+    from django.contrib.auth.models import Group
+
+    names = [role_group_name(slug) for slug in ROLE_GROUP_PERMISSIONS]
+    return sorted(Group.objects.using(using).filter(name__in=names, permissions__isnull=True)
+                  .values_list("name", flat=True))
 
 
 def missing_seed(using="default", admin_email=None) -> dict:
@@ -164,16 +180,22 @@ def _seed_role_groups(report, using):
     from accounts.models import Role
 
     names = dict(Role.objects.using(using).filter(slug__in=ROLE_GROUP_PERMISSIONS).values_list("slug", "name"))
-    wanted = {slug: f"Role: {slug}" for slug in ROLE_GROUP_PERMISSIONS if slug in names}
+    wanted = {slug: role_group_name(slug) for slug in ROLE_GROUP_PERMISSIONS if slug in names}
     existing = set(Group.objects.using(using).filter(name__in=wanted.values()).values_list("name", flat=True))
     missing = {slug: name for slug, name in wanted.items() if name not in existing}
-    if not missing:
+    emptied = set(role_groups_without_permissions(using))
+    restore = {slug: name for slug, name in wanted.items() if name in emptied}
+    if not missing and not restore:
         report.skipped.append("role-groups")
         return
     Group.objects.using(using).bulk_create([Group(name=n) for n in missing.values()])
-    groups = {g.name: g for g in Group.objects.using(using).filter(name__in=missing.values())}
-    codenames = {c for slug in missing for c in ROLE_GROUP_PERMISSIONS[slug]}
+    todo = {**missing, **restore}
+    groups = {g.name: g for g in Group.objects.using(using).filter(name__in=todo.values())}
+    codenames = {c for slug in todo for c in ROLE_GROUP_PERMISSIONS[slug]}
     perms = {p.codename: p for p in Permission.objects.using(using).filter(codename__in=codenames)}
-    for slug, name in missing.items():
+    for slug, name in todo.items():
         groups[name].permissions.set([perms[c] for c in ROLE_GROUP_PERMISSIONS[slug] if c in perms])
-    report.created.append(f"role-groups:{len(missing)}")
+    if missing:
+        report.created.append(f"role-groups:{len(missing)}")
+    if restore:
+        report.created.append(f"role-group-permissions:{len(restore)}")

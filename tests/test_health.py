@@ -90,6 +90,10 @@ def delete_member_role(db):
     db.execute("DELETE FROM accounts_role WHERE slug = 'member'")
 
 
+def empty_role_groups(db):
+    db.execute("DELETE FROM auth_group_permissions")
+
+
 def delete_admin_and_tenant(db):
     db.execute("DELETE FROM accounts_user", "DELETE FROM tenants_tenant WHERE slug = 'system'")
 
@@ -113,6 +117,7 @@ DAMAGES = {
     "record_without_file": (record_missing_migration, "dbinit.W021", "warning", "--prune", 200),
     "missing_role": (delete_member_role, "dbinit.E041", "error", "dbrepair", 500),
     "missing_tenant": (delete_admin_and_tenant, "dbinit.E040", "error", "initdb", 500),
+    "emptied_role_groups": (empty_role_groups, "dbinit.W043", "warning", "dbrepair", None),
     "edited_migration": (edit_checksum, "dbinit.W023", "warning", "git checkout", None),
     "failed_last_run": (record_failed_run, "dbinit.W061", "warning", "initdb", None),
 }

@@ -80,6 +80,49 @@ def test_reseeds_missing_rows_with_initdb_seeding(populated_db):
     assert_healthy(populated_db)
 
 
+GROUP_PERMISSIONS = ("SELECT g.name, p.codename FROM auth_group_permissions gp JOIN auth_group g ON g.id = gp.group_id "
+                     "JOIN auth_permission p ON p.id = gp.permission_id")
+
+
+def test_role_groups_that_lost_their_permissions_are_reported_and_restored(populated_db):
+    seeded = sorted(populated_db.query(GROUP_PERMISSIONS))
+    assert len(seeded) == 7
+    populated_db.execute("DELETE FROM auth_group_permissions")
+    code, report = health(populated_db)
+    seed = [c for c in report["checks"] if c["check"] == "seed"]
+    assert [(c["id"], c["status"], c["message"]) for c in seed] == [
+        ("dbinit.W043", "warning", "Role group(s) hold none of their role's permissions: Role: manager, Role: member.")]
+    assert "python manage.py dbrepair" in seed[0]["hint"]
+    assert code == 0  # a warning
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [(a["action"], a["fixes"], a["status"]) for a in result["actions"]] == [("reseed", "dbinit.W043", "done")]
+    assert sorted(populated_db.query(GROUP_PERMISSIONS)) == seeded
+    after = data_counts(populated_db)
+    assert after.pop("auth_group_permissions") == 7
+    before.pop("auth_group_permissions")
+    assert after == before
+    assert_healthy(populated_db)
+
+
+def test_a_role_group_an_operator_changed_is_left_alone(populated_db):
+    """Only a group left with no permission at all is restored; one with any permission is the operator's."""
+    populated_db.execute(
+        "DELETE FROM auth_group_permissions WHERE group_id = (SELECT id FROM auth_group WHERE name = 'Role: manager')",
+        "DELETE FROM auth_group_permissions WHERE group_id = (SELECT id FROM auth_group WHERE name = 'Role: member') "
+        "AND permission_id = (SELECT id FROM auth_permission WHERE codename = 'view_role')")
+    code, report = health(populated_db)
+    assert [c["message"] for c in report["checks"] if c["id"] == "dbinit.W043"] == [
+        "Role group(s) hold none of their role's permissions: Role: manager."]
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = sorted(populated_db.query(GROUP_PERMISSIONS))
+    assert [c for g, c in rows if g == "Role: manager"] == sorted(
+        ["view_tenant", "view_user", "add_user", "change_user", "view_role"])
+    assert [c for g, c in rows if g == "Role: member"] == ["view_tenant"]
+
+
 def test_recreates_a_deleted_admin_and_system_tenant(populated_db):
     populated_db.execute("DELETE FROM accounts_user WHERE email = 'admin@ai-secretary.com'",
                          "DELETE FROM tenants_tenant WHERE slug = 'system'")
