@@ -191,8 +191,12 @@ def test_pending_migrations_are_a_warning(fresh_db):
     assert manage("migrate", "accounts", "0001", db=fresh_db).returncode == 0
     proc, data = health_json(fresh_db)
     reported = finding(data, "dbinit.W020")
+    assert reported["status"] == "warning"
     assert "initdb" in reported["hint"]
     assert "dbinit.E030" not in {c["id"] for c in data["checks"]}  # pending, not damaged
+    assert data["status"] == "warning"
+    assert proc.returncode == 0  # a warning; --fail-level WARNING makes it fail
+    assert dbhealth(fresh_db, "--fail-level", "WARNING").returncode == 1
 
 
 def test_missing_database_says_run_initdb(fresh_db):
@@ -210,7 +214,11 @@ def test_corrupt_sqlite_file_is_reported_and_untouched(initialized_db):
     corrupted = initialized_db.path.read_bytes()
     proc, report = health_json(initialized_db)
     assert proc.returncode == 1
-    assert {c["id"] for c in report["checks"]} & {"dbinit.E050", "dbinit.E015", "dbinit.E019"}
+    # The header page is intact, so connecting works; the first read of a garbage page fails
+    # with "database disk image is malformed": E015, from the engine check on.
+    assert finding(report, "dbinit.E015")["check"] == "engine"
+    assert {c["id"] for c in report["checks"] if c["status"] in ("error", "critical")} == {"dbinit.E015"}
+    assert report["status"] == "error"
     assert initialized_db.path.read_bytes() == corrupted
 
 
