@@ -1,5 +1,6 @@
 """Eight real processes initialise the same empty database at once; kill -9 at any point is recoverable."""
 
+import json
 import os
 import signal
 import subprocess
@@ -117,10 +118,14 @@ def test_lock_held_too_long_ends_in_its_id(fresh_db):
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
     try:
-        proc = manage("initdb", "--noinput", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
+        proc = manage("initdb", "--noinput", "--format", "json", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
     finally:
         holder.close()
     assert proc.returncode == 1
     assert "dbinit.E060" in proc.stderr and "(step: lock)" in proc.stderr
+    # The lock step itself waited out DBINIT_LOCK_TIMEOUT before giving up.
+    lock = next(s for s in json.loads(proc.stdout)["steps"] if s["name"] == "lock")
+    assert (lock["status"], lock["error"]["id"]) == ("failed", "dbinit.E060")
+    assert lock["duration_ms"] >= 1000
     assert "Traceback" not in proc.stderr
     assert manage("initdb", "--noinput", db=fresh_db).returncode == 0
