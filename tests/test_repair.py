@@ -33,10 +33,9 @@ def data_counts(db):
 
 
 def fingerprint(db):
-    """What a dry run must leave identical: the file's bytes, or the catalogue and every row count."""
-    if db.engine == "sqlite":
-        return hashlib.sha256(db.path.read_bytes()).hexdigest()
-    return ({t: sorted(db.columns(t)) for t in db.tables()}, sorted(db.applied_migrations()), db.row_counts())
+    """What a dry run must leave identical: every table's columns, rows and content; on SQLite the file's bytes too."""
+    shared = db.fingerprint()
+    return (shared, hashlib.sha256(db.path.read_bytes()).hexdigest()) if db.engine == "sqlite" else shared
 
 
 def repair_json(db, *args, env=None):
@@ -52,6 +51,17 @@ def assert_healthy(db):
 
 def test_populated_database_holds_the_users(populated_db):
     assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user") == POPULATED_USERS + 1
+
+
+def test_fingerprint_sees_an_updated_row(populated_db):
+    """The helper the dry-run test trusts: one updated value, same counts and columns, another fingerprint."""
+    before = populated_db.fingerprint()
+    populated_db.execute("UPDATE accounts_role SET description = 'edited' WHERE slug = 'member'")
+    after = populated_db.fingerprint()
+    assert after["tables"]["accounts_role"]["rows"] == before["tables"]["accounts_role"]["rows"]
+    assert after["tables"]["accounts_role"]["content"] != before["tables"]["accounts_role"]["content"]
+    after["tables"]["accounts_role"]["content"] = before["tables"]["accounts_role"]["content"]
+    assert after == before
 
 
 def test_dry_run_changes_nothing(populated_db):
