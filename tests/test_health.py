@@ -240,3 +240,15 @@ def test_plain_migrate_records_checksums_too(fresh_db):
     fresh_db.execute("UPDATE dbinit_migrationchecksum SET checksum = 'x' WHERE app = 'accounts' AND name = '0001_initial'")
     proc, data = health_json(fresh_db)
     assert "accounts.0001_initial" in finding(data, "dbinit.W023")["message"]
+
+
+def test_a_model_the_router_keeps_elsewhere_is_not_expected(fresh_db):
+    """dbinit asks the router: a model it keeps out of this database is neither created nor missed."""
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings.routed"}
+    init = manage("initdb", "--noinput", db=fresh_db, env=env)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "checksumapp_entry" not in fresh_db.tables()
+    assert ("checksumapp", "0001_initial") in fresh_db.applied_migrations()  # recorded, as migrate does
+    proc, data = health_json(fresh_db, env=env)
+    assert proc.returncode == 0 and data["status"] == "ok", data
+    assert [c["id"] for c in data["checks"] if c["check"] == "schema"] == ["dbinit.I004"]
