@@ -105,8 +105,9 @@ MUTATIONS = [
         "dbinit/startup.py",
         'BLOCKING_WARNINGS = {"dbinit.W020", "dbinit.W024"}',
         'BLOCKING_WARNINGS = {"dbinit.W024"}',
-        ("tests/test_startup.py::test_runserver_check_mode_refuses_a_database_with_pending_migrations",
-         "tests/test_startup.py::test_production_defaults_to_check_and_stops_on_pending_migrations"),
+        # The WSGI one first: with -x it fails in seconds, while runserver would serve until its timeout.
+        ("tests/test_startup.py::test_production_defaults_to_check_and_stops_on_pending_migrations",
+         "tests/test_startup.py::test_runserver_check_mode_refuses_a_database_with_pending_migrations"),
     ),
     Mutation(
         "kill -9 recovery (initdb finishes an interrupted post-migrate)",
