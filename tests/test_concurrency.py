@@ -100,6 +100,8 @@ def test_kill_9_inside_post_migrate_is_healed_by_the_next_initdb(fresh_db, templ
     assert again.returncode == 0, again.stdout + again.stderr
     assert "post-migrate handlers run" in again.stdout
     assert_initialised_once(fresh_db, template_db)
+    # Every applied migration has its checksum (dbinit's own receiver ran before the death).
+    assert fresh_db.scalar("SELECT COUNT(*) FROM dbinit_migrationchecksum") == len(fresh_db.applied_migrations())
 
 
 def test_lock_held_too_long_ends_in_its_id(fresh_db):

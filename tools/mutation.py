@@ -101,6 +101,13 @@ MUTATIONS = [
         ("tests/test_resetdb.py::test_production_refuses_without_force",),
     ),
     Mutation(
+        "the production guard (the well-known admin password is refused)",
+        "dbinit/configuration.py",
+        'if environment == "production" and password == WELL_KNOWN_PASSWORD:',
+        "if False:",
+        ("tests/test_initdb.py::test_production_refuses_the_well_known_password",),
+    ),
+    Mutation(
         "check mode refuses pending migrations",
         "dbinit/startup.py",
         "BLOCKING_WARNINGS = {errors.W020.id, errors.W024.id}",
