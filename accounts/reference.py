@@ -62,15 +62,15 @@ def emptied_role_groups(Group, using="default") -> list[str]:
 
 def restore_emptied_role_groups(Group, Permission, using="default") -> int:
     """Give each role group with no permission at all its role's permissions; return how many."""
-    emptied = {role_group_name(slug): slug for slug in ROLE_GROUP_PERMISSIONS}
-    emptied = {name: slug for name, slug in emptied.items() if name in set(emptied_role_groups(Group, using))}
-    if not emptied:
+    emptied = set(emptied_role_groups(Group, using))
+    slugs = {role_group_name(slug): slug for slug in ROLE_GROUP_PERMISSIONS if role_group_name(slug) in emptied}
+    if not slugs:
         return 0
-    codenames = {c for slug in emptied.values() for c in ROLE_GROUP_PERMISSIONS[slug]}
+    codenames = {c for slug in slugs.values() for c in ROLE_GROUP_PERMISSIONS[slug]}
     perms = {p.codename: p for p in Permission.objects.using(using).filter(codename__in=codenames)}
     restored = 0
-    for group in Group.objects.using(using).filter(name__in=emptied):
-        wanted = [perms[c] for c in ROLE_GROUP_PERMISSIONS[emptied[group.name]] if c in perms]
+    for group in Group.objects.using(using).filter(name__in=slugs):
+        wanted = [perms[c] for c in ROLE_GROUP_PERMISSIONS[slugs[group.name]] if c in perms]
         group.permissions.set(wanted)
         restored += bool(wanted)
     return restored
