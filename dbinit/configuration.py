@@ -379,5 +379,5 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
             if quoted != secret:
                 text = text.replace(quoted, MASK)
     # key=value secrets (libpq DSNs, query strings): password, sslpassword, passfile, ...
-    text = re.sub(r"(\w*pass\w*\s*=\s*)('[^']*'|[^\s&]+)", r"\1" + MASK, text, flags=re.I)
+    text = re.sub(r"(\w*pass\w*\s*=\s*)('[^']*'|\S+)", r"\1" + MASK, text, flags=re.I)
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1" + MASK + "@", text)
