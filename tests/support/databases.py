@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +51,18 @@ def postgres_reachable(url: str | None = None) -> str | None:
         return str(exc).strip().splitlines()[0]
 
 
+def server_query(url: str, sql: str, params=()) -> list[tuple]:
+    """Run ``sql`` in the maintenance database of the server at ``url`` (autocommit)."""
+    conn = _pg_connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 def with_database(url: str, name: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
@@ -66,13 +79,19 @@ class ScratchDatabase:
 
     # --- lifecycle -----------------------------------------------------------------
     @classmethod
-    def new(cls, engine: str, tmp_path: Path) -> ScratchDatabase:
+    def new(cls, engine: str, tmp_path: Path, *, server_url: str | None = None,
+            prefix: str = "dbinit_t_") -> ScratchDatabase:
+        """A database that does not exist yet: ``tmp_path/data/db.sqlite3``, or a random name."""
         if engine == "sqlite":
             path = tmp_path / "data" / "db.sqlite3"
             return cls(engine, f"sqlite:///{path}", path=path)
-        server = postgres_server_url()
-        name = f"dbinit_t_{uuid.uuid4().hex[:12]}"
-        return cls(engine, with_database(server, name), name=name, server_url=server)
+        return cls.named(f"{prefix}{uuid.uuid4().hex[:12]}", server_url)
+
+    @classmethod
+    def named(cls, name: str, server_url: str | None = None) -> ScratchDatabase:
+        """The PostgreSQL database ``name`` on ``server_url`` (e.g. a cache kept across runs)."""
+        server = server_url or postgres_server_url()
+        return cls("postgresql", with_database(server, name), name=name, server_url=server)
 
     def exists(self) -> bool:
         if self.engine == "sqlite":
@@ -97,7 +116,19 @@ class ScratchDatabase:
             src.close()
             dst.close()
         else:
-            self._server_exec(f'CREATE DATABASE "{self.name}" TEMPLATE "{other.name}"')
+            for attempt in range(10):  # the template must have no session (autovacuum may hold one briefly)
+                try:
+                    self._server_exec(f'CREATE DATABASE "{self.name}" TEMPLATE "{other.name}"')
+                    return
+                except psycopg2.errors.ObjectInUse:
+                    if attempt == 9:
+                        raise
+                    time.sleep(0.5)
+
+    def rename_to(self, name: str) -> ScratchDatabase:
+        """Rename this PostgreSQL database (it appears under the new name whole or not at all)."""
+        self._server_exec(f'ALTER DATABASE "{self.name}" RENAME TO "{name}"')
+        return ScratchDatabase.named(name, self.server_url)
 
     def drop(self):
         if self.engine == "postgresql":
@@ -109,12 +140,7 @@ class ScratchDatabase:
         return conn
 
     def _server_exec(self, sql):
-        conn = self._server()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
+        server_query(self.server_url, sql)
 
     # --- direct SQL (no Django) ----------------------------------------------------
     def connect(self):
