@@ -43,6 +43,10 @@ from tests.support.databases import (  # noqa: E402
 
 DEFAULT_POSTGRES_URL = DEFAULT_TEST_POSTGRES_URL
 
+# The project plus tests/apps/manyapp: about 230 migrations, a history of realistic length.
+MANY = {"DJANGO_SETTINGS_MODULE": "tests.settings.many"}
+WSGI_IMPORT = [sys.executable, "-c", "import aisecretary.wsgi"]  # what a gunicorn worker does at boot
+
 BIG_DB = "dbinit_bench_1m"
 BIG_ROWS = 1_000_000
 # Columns checked against `psql -c '\d accounts_user'`; id is an identity column.
@@ -91,7 +95,8 @@ class Context:
         self.tmp = Path(tempfile.mkdtemp(prefix="dbinit-bench-"))
         self.server_url = args.postgres_url
         self.created: dict[str, ScratchDatabase] = {}  # PostgreSQL databases to drop at the end
-        self._sqlite_template: Path | None = None
+        self._sqlite_templates: dict[str, Path] = {}  # settings module -> initialised file
+        self._pg_templates: dict[str, ScratchDatabase] = {}
         self._n = 0
 
     # --- SQLite --------------------------------------------------------------------------
@@ -106,15 +111,16 @@ class Context:
     def sqlite_url(path: Path) -> str:
         return f"sqlite:///{path}"
 
-    def sqlite_initialised(self) -> Path:
+    def sqlite_initialised(self, **extra_env) -> Path:
         """A fresh copy of an initialised SQLite database (the template is built once with initdb)."""
-        if self._sqlite_template is None:
-            template = ScratchDatabase.new("sqlite", self.tmp / "template")
+        key = extra_env.get("DJANGO_SETTINGS_MODULE", "")
+        if key not in self._sqlite_templates:
+            template = ScratchDatabase.new("sqlite", self.tmp / f"template{len(self._sqlite_templates)}")
             template.path.parent.mkdir(parents=True)
-            run_untimed(manage("initdb", "--noinput"), child_env(template.url))
-            self._sqlite_template = template.path
+            run_untimed(manage("initdb", "--noinput"), child_env(template.url, **extra_env))
+            self._sqlite_templates[key] = template.path
         path = self.sqlite_path()
-        shutil.copyfile(self._sqlite_template, path)
+        shutil.copyfile(self._sqlite_templates[key], path)
         return path
 
     def sqlite_side(self, prepare, cmds, **extra_env):
@@ -144,21 +150,25 @@ class Context:
         db.drop()
         self.created.pop(db.name, None)
 
-    def pg_side(self, template: ScratchDatabase, cmds):
+    def pg_initialised_template(self, **extra_env) -> ScratchDatabase:
+        """An initialised PostgreSQL database to copy (built once per settings module)."""
+        key = extra_env.get("DJANGO_SETTINGS_MODULE", "")
+        if key not in self._pg_templates:
+            db = self.pg_new()
+            run_untimed(manage("initdb", "--noinput"), child_env(db.url, **extra_env))
+            self._pg_templates[key] = db
+        return self._pg_templates[key]
+
+    def pg_side(self, template: ScratchDatabase, cmds, **extra_env):
         """Each call: a fresh copy of ``template``, ``cmds`` timed against it, the copy dropped."""
         def side():
             db = self.pg_new()
             db.clone_from(template)
             try:
-                return timed(cmds, child_env(db.url))
+                return timed(cmds, child_env(db.url, **extra_env))
             finally:
                 self.pg_drop(db)
         return side
-
-    def pg_initialised_template(self) -> ScratchDatabase:
-        db = self.pg_new()
-        run_untimed(manage("initdb", "--noinput"), child_env(db.url))
-        return db
 
     def big_database(self) -> ScratchDatabase:
         """``dbinit_bench_1m``: initialised plus 1,000,000 users; built once, reused while it matches."""
@@ -295,6 +305,21 @@ def concurrent_initdb_report(ctx: Context, result: Result):
                 "no migration recorded twice, in every run."))
 
 
+def noop_initdb_many_postgres(ctx: Context, result: Result) -> Sides:
+    template = ctx.pg_initialised_template(**MANY)
+    return (ctx.pg_side(template, [manage("initdb", "--noinput")], **MANY),
+            ctx.pg_side(template, [manage("check")], **MANY))
+
+
+def wsgi_check_vs_off(extra_env: dict):
+    """WSGI worker import, DBINIT_STARTUP=check vs off, on an initialised PostgreSQL database."""
+    def sides(ctx: Context, result: Result) -> Sides:
+        template = ctx.pg_initialised_template(**extra_env)
+        return (ctx.pg_side(template, [WSGI_IMPORT], DBINIT_STARTUP="check", **extra_env),
+                ctx.pg_side(template, [WSGI_IMPORT], DBINIT_STARTUP="off", **extra_env))
+    return sides
+
+
 @dataclass(frozen=True)
 class Comparison:
     key: str
@@ -322,4 +347,10 @@ COMPARISONS = [
     Comparison("5", "{processes} concurrent initdb on one missing PostgreSQL database vs 1 initdb", None,
                concurrent_initdb_postgres, target_text="all {processes} exit 0, rows once",
                needs_postgres=True, concurrent=True, report=concurrent_initdb_report),
+    Comparison("6", "no-op initdb vs check, ~230 migrations (PostgreSQL)", 1.02, noop_initdb_many_postgres,
+               needs_postgres=True),
+    Comparison("7", "WSGI worker import, DBINIT_STARTUP=check vs off (PostgreSQL)", 1.05, wsgi_check_vs_off({}),
+               needs_postgres=True),
+    Comparison("8", "WSGI worker import, DBINIT_STARTUP=check vs off, ~230 migrations (PostgreSQL)", 1.05,
+               wsgi_check_vs_off(MANY), needs_postgres=True),
 ]

@@ -236,6 +236,10 @@ CATALOGUE: dict[str, Entry] = {
            "Nothing to do."),
         _e("I009", "Models match migrations", "No model change is missing a migration.", "Nothing to do."),
         _e("I010", "Initialisation lock", "Who holds the initialisation lock, if anyone.", "Nothing to do."),
+        _e("I016", "Migration set as last verified",
+           "The migration files and applied records match those of the last verified initialisation "
+           "(fingerprint {fingerprint}); the migration graph was not loaded.",
+           "Nothing to do. python manage.py dbhealth loads the graph for the full answer."),
     ]
 }
 

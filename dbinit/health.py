@@ -81,9 +81,10 @@ class HealthReport:
 class HealthContext:
     """What the checks share for one database: the connection and one migration loader."""
 
-    def __init__(self, alias="default", connect_timeout=0.0):
+    def __init__(self, alias="default", connect_timeout=0.0, trust_fingerprint=False):
         self.alias = alias
         self.connect_timeout = connect_timeout
+        self.trust_fingerprint = trust_fingerprint
         self.reachable = False
         self.tables: dict[str, set[str]] | None = None
 
@@ -98,9 +99,18 @@ class HealthContext:
         return MigrationExecutor(self.connection)
 
     @cached_property
+    def verified(self):
+        """The fingerprint, when trusted and the migration set is as last verified (no graph needed)."""
+        from .fingerprint import unchanged
+
+        return unchanged(self.connection) if self.trust_fingerprint else None
+
+    @cached_property
     def pending(self) -> list:
         from .migrations_state import pending_migrations
 
+        if self.verified:
+            return []
         return pending_migrations(self.executor)
 
     @cached_property
@@ -211,6 +221,9 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
     from .migrations_state import label, lost_records, records_missing_on_disk
 
     name = "migrations"
+    if ctx.verified:
+        return [Finding(check=name, id="dbinit.I016", status="ok",
+                        message=DbinitError("I016", fingerprint=ctx.verified.short).message)]
     loader = ctx.executor.loader
     found = []
     try:
@@ -404,10 +417,15 @@ CHECKS = {
 CONFIGURATION_CHECKS = [n for n, (_, needs_db) in CHECKS.items() if not needs_db]
 
 
-def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0) -> HealthReport:
-    """Run the checks (``only`` names a subset) against ``alias`` and collect a report."""
+def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0,
+        trust_fingerprint=False) -> HealthReport:
+    """Run the checks (``only`` names a subset) against ``alias`` and collect a report.
+
+    ``trust_fingerprint``: when the migration set is as last verified (:mod:`dbinit.fingerprint`),
+    the migrations check says so without loading the graph (start-up and readiness probes).
+    """
     start = time.perf_counter()
-    ctx = HealthContext(alias, connect_timeout=connect_timeout)
+    ctx = HealthContext(alias, connect_timeout=connect_timeout, trust_fingerprint=trust_fingerprint)
     settings_dict = connections.settings[alias] if alias in connections.settings else {}
     report = HealthReport(database=describe_database(settings_dict, alias).as_dict())
     names = list(only or CHECKS)

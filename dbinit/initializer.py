@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import migrations_state, schema, seeding
+from . import fingerprint, migrations_state, schema, seeding
 from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -68,6 +68,7 @@ class Initializer:
         self.plan = None
         self.seed_state = None
         self.last_run_complete = None
+        self.fingerprint = None  # set when the migration set is as last verified (graph not loaded)
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
@@ -92,6 +93,8 @@ class Initializer:
             # Recorded while still holding the lock: a process that waited for it then sees a
             # finished run and has nothing left to do.
             if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010")):
+                if not error and not self.fingerprint:
+                    fingerprint.remember(self.connection)
                 self._record_history(started)
         summary = f"failed at {error.step} ({error.code})" if error else "ok"
         logger.info("%s on %s: %s in %.0f ms", self.trigger, self.result.database.target(), summary,
@@ -193,6 +196,13 @@ class Initializer:
         if self.plan_only:
             step.status, step.summary = SKIPPED, "plan only"
             return
+        # Fast path: the files on disk and the applied records are those last verified, so the
+        # migration graph (every migration module imported) is not needed to know there is no work.
+        self.fingerprint = fingerprint.unchanged(self.connection)
+        if self.fingerprint and not self._seed_needed() and self._last_run_complete():
+            step.status, step.summary = SKIPPED, "nothing to do (migration set as last verified)"
+            return
+        self.fingerprint = None
         self.executor = MigrationExecutor(self.connection)
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
@@ -223,6 +233,10 @@ class Initializer:
             step.status = PLANNED
             step.detail = {"pending": pending}
             step.summary = f"would apply {len(pending)} migration(s)"
+            return
+        if self.fingerprint:
+            step.summary = f"no migrations to apply (migration set {self.fingerprint.short} as last verified)"
+            step.detail = {"fingerprint": self.fingerprint.digest}
             return
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:

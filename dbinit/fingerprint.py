@@ -1,0 +1,185 @@
+"""The migration-set fingerprint: one digest naming everything that decides what ``migrate`` builds.
+
+Its parts: the content of every migration file of every installed app (read
+from disk, never imported, so computing it costs a few file reads and no
+migration module), Django's version, the engine and its major version, and
+the settings that change the schema (``INSTALLED_APPS``, ``AUTH_USER_MODEL``,
+``MIGRATION_MODULES``, ``DEFAULT_AUTO_FIELD``).
+
+Two uses:
+
+* After a successful initialisation the digest is stored in the database
+  (``dbinit.Metadata``, key ``migration_fingerprint``, with the number of
+  applied-migration records). Start-up checks, a no-op ``initdb`` and the
+  ``/health/`` readiness probe compare it with the files on disk and load the
+  migration graph only when they differ: Django's migrate machinery stays the
+  authority; a match only ever means "same as last verified".
+* It names the verified template a fresh database is copied from
+  (:mod:`dbinit.templates`) and heads the committed snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import django
+from django.db import DatabaseError
+
+logger = logging.getLogger("dbinit")
+
+KEY = "migration_fingerprint"
+SCHEMA_SETTINGS = ("INSTALLED_APPS", "AUTH_USER_MODEL", "MIGRATION_MODULES", "DEFAULT_AUTO_FIELD")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    digest: str
+    parts: dict = field(default_factory=dict, compare=False)  # what went into it, for messages
+
+    @property
+    def short(self) -> str:
+        return self.digest[:12]
+
+    def differences(self, other_parts: dict) -> list[str]:
+        """Which parts differ from ``other_parts`` (another fingerprint's), e.g. ``['django 5.2 != 4.2']``."""
+        found = []
+        for key in ("django", "engine", "settings", "migrations"):
+            mine, theirs = self.parts.get(key), other_parts.get(key)
+            if mine != theirs:
+                found.append(f"{key} {mine} != {theirs}" if key in ("django", "engine") else f"{key} changed")
+        return found
+
+
+def migration_files() -> list[tuple[str, Path]]:
+    """``(app_label, path)`` of every migration file of every installed app, found without importing them.
+
+    The same rule as Django's loader: the app's migrations package (``MIGRATION_MODULES``
+    honoured), its ``.py`` modules whose names do not start with ``_`` or ``~``.
+    """
+    from django.apps import apps
+    from django.db.migrations.loader import MigrationLoader
+
+    found = []
+    for config in apps.get_app_configs():
+        module_name, _ = MigrationLoader.migrations_module(config.label)
+        if module_name is None:
+            continue
+        try:
+            spec = importlib.util.find_spec(module_name)  # imports the parents (the app), not the package
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for folder in spec.submodule_search_locations:
+            for path in sorted(Path(folder).glob("*.py")):
+                if not path.name.startswith(("_", "~")):
+                    found.append((config.label, path))
+    return found
+
+
+def engine_of(connection) -> str:
+    """``postgresql 15`` / ``sqlite 3``: the vendor and major version (connects if needed)."""
+    if connection.vendor == "postgresql":
+        return f"postgresql {connection.pg_version // 10000}"
+    if connection.vendor == "sqlite":
+        return f"sqlite {sqlite3.sqlite_version_info[0]}"
+    return connection.vendor
+
+
+def compute(engine: str, *, django_version: str | None = None) -> Fingerprint:
+    """The fingerprint of the migration files on disk for ``engine`` (see :func:`engine_of`)."""
+    from django.conf import settings
+
+    files = hashlib.sha256()
+    count = 0
+    for app_label, path in migration_files():
+        files.update(f"{app_label}/{path.name}\0".encode())
+        files.update(hashlib.sha256(path.read_bytes()).digest())
+        count += 1
+    schema_settings = {name: getattr(settings, name, None) for name in SCHEMA_SETTINGS}
+    parts = {
+        "django": django_version or django.get_version(),
+        "engine": engine,
+        "settings": hashlib.sha256(json.dumps(schema_settings, sort_keys=True, default=str).encode()).hexdigest(),
+        "migrations": files.hexdigest(),
+        "files": count,
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return Fingerprint(digest, parts)
+
+
+def current(connection) -> Fingerprint:
+    return compute(engine_of(connection))
+
+
+# --- what the database remembers ---------------------------------------------------------
+def stored(connection) -> dict | None:
+    """The fingerprint stored by the last verified initialisation, or None (never stored, no table)."""
+    from .models import Metadata
+
+    try:
+        value = Metadata.objects.using(connection.alias).filter(key=KEY).values_list("value", flat=True).first()
+    except DatabaseError:  # no dbinit tables yet
+        return None
+    try:
+        return json.loads(value) if value else None
+    except ValueError:
+        return None
+
+
+def _applied_records(connection) -> int:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    return MigrationRecorder(connection).migration_qs.count()
+
+
+def remember(connection, fingerprint: Fingerprint | None = None) -> None:
+    """Store the fingerprint of the migration set just verified (bookkeeping: never fails a run)."""
+    from .models import Metadata
+
+    fingerprint = fingerprint or current(connection)
+    try:
+        value = json.dumps({"digest": fingerprint.digest, "applied": _applied_records(connection),
+                            **fingerprint.parts})
+        Metadata.objects.using(connection.alias).update_or_create(key=KEY, defaults={"value": value})
+    except DatabaseError as exc:
+        logger.warning("Could not store the migration fingerprint: %s", exc)
+
+
+def forget(connection) -> None:
+    """Drop the stored fingerprint: the migration state changed outside a verified initialisation."""
+    from .models import Metadata
+
+    try:
+        Metadata.objects.using(connection.alias).filter(key=KEY).delete()
+    except DatabaseError:  # no dbinit tables (yet, or any more): nothing to forget
+        pass
+
+
+def unchanged(connection) -> Fingerprint | None:
+    """The fingerprint when the files on disk and the applied records are as last verified, else None.
+
+    A match means "same as last verified", nothing more: on a mismatch the caller loads the
+    migration graph and lets Django's machinery decide.
+    """
+    remembered = stored(connection)
+    if not remembered:
+        return None
+    fingerprint = current(connection)
+    if remembered.get("digest") != fingerprint.digest:
+        logger.info("Migration fingerprint changed (%s): loading the migration graph",
+                    ", ".join(fingerprint.differences(remembered)) or "digest")
+        return None
+    try:
+        if _applied_records(connection) != remembered.get("applied"):
+            logger.info("Applied-migration records changed since the last verification")
+            return None
+    except DatabaseError:
+        return None
+    return fingerprint
