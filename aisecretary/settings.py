@@ -96,6 +96,13 @@ DBINIT_ADMIN_PASSWORD = env.str(
     "DBINIT_ADMIN_PASSWORD", default=None if PRODUCTION else conf.WELL_KNOWN_PASSWORD
 )
 DBINIT_BACKUP_DIR = env.str("DBINIT_BACKUP_DIR", default="") or None
+# New databases copied from a verified template instead of replaying every migration
+# (dbinit.templates). Off in production by default: it builds extra databases on the server.
+DBINIT_TEMPLATES = conf.parse_choice(
+    "DBINIT_TEMPLATES", env.str("DBINIT_TEMPLATES", default=None), ("on", "off"), "off" if PRODUCTION else "on"
+)
+DBINIT_TEMPLATE_DIR = env.str("DBINIT_TEMPLATE_DIR", default="") or str(BASE_DIR / "var" / "templates")
+DBINIT_TEMPLATE_PREFIX = env.str("DBINIT_TEMPLATE_PREFIX", default="dbinit_template_")
 
 # --- database -----------------------------------------------------------------
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / ("test.sqlite3" if TESTING else "db.sqlite3")

@@ -208,20 +208,22 @@ def check_server_version(connection, step="connect"):
 
 
 # --- creating a missing PostgreSQL database ---------------------------------------------
-def create_postgres_database(alias="default", step="database") -> bool:
-    """``CREATE DATABASE`` through the server's maintenance database.
+def create_postgres_database(alias="default", step="database", template: str | None = None) -> bool:
+    """``CREATE DATABASE`` (``TEMPLATE template`` when given) through the server's maintenance database.
 
     Returns True if this process created it, False if another process won the
     race (several workers starting at once is normal, not an error).
     """
     connection = connections[alias]
     name = connection.settings_dict["NAME"]
+    qn = connection.ops.quote_name
+    sql = f"CREATE DATABASE {qn(name)}" + (f" TEMPLATE {qn(template)}" if template else "")
     for attempt in range(20):
         try:
             # Django's own way into the maintenance database ('postgres', falling back to
             # the first database the role can reach), as its test runner uses.
             with connection._nodb_cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+                cursor.execute(sql)
             break
         except DjangoDatabaseError as exc:
             pgcode = getattr(exc.__cause__, "pgcode", None)

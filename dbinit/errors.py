@@ -240,6 +240,9 @@ CATALOGUE: dict[str, Entry] = {
            "The migration files and applied records match those of the last verified initialisation "
            "(fingerprint {fingerprint}); the migration graph was not loaded.",
            "Nothing to do. python manage.py dbhealth loads the graph for the full answer."),
+        _e("I017", "Template ignored",
+           "The template {template} was not used: {reason}.",
+           "Nothing to do: the database was migrated normally and a matching template built for next time."),
     ]
 }
 

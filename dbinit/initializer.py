@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import fingerprint, migrations_state, schema, seeding
+from . import fingerprint, migrations_state, schema, seeding, templates
 from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -69,6 +69,7 @@ class Initializer:
         self.seed_state = None
         self.last_run_complete = None
         self.fingerprint = None  # set when the migration set is as last verified (graph not loaded)
+        self.template = templates.TemplateUse()  # a missing database made from a verified template
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
@@ -162,8 +163,13 @@ class Initializer:
                 step.status, step.summary = PLANNED, f"would create {path}"
                 return
             folder_created = db.ensure_sqlite_folder(path)
+            self.template = templates.restore_sqlite(self.connection, path)
             step.created = 1
-            step.summary = f"will create {path}" + (" (folder created)" if folder_created else "")
+            step.summary = (f"created {path}" if self.template.used else f"will create {path}") + (
+                " (folder created)" if folder_created else "")
+            if self.template.summary():
+                step.summary += " " + self.template.summary()
+            step.detail = self.template.as_dict()
             return
         try:
             # Connecting is how PostgreSQL says whether the database exists; keep the result.
@@ -176,10 +182,13 @@ class Initializer:
             if self.plan_only:
                 step.status, step.summary = PLANNED, f"would create database {self.result.database.name!r}"
                 return
-            created = db.create_postgres_database(self.alias)
+            created, self.template = templates.create_postgres_database(self.alias)
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
                             else f"database {self.result.database.name!r} created by another process")
+            if self.template.summary():
+                step.summary += " " + self.template.summary()
+            step.detail = self.template.as_dict()
 
     def step_connect(self, step):
         if self.plan_only and self.database_missing:
@@ -241,7 +250,7 @@ class Initializer:
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:
             step.skipped, step.summary = applied_before, f"no migrations to apply ({applied_before} applied)"
-            if not self._last_run_complete():
+            if not self._last_run_complete() and not self.template.used:
                 # An earlier run may have died between its last migration and the end of
                 # post_migrate (content types, permissions): finish that, as migrate would.
                 migrations_state.apply(self.executor, [], on_event=self.on_event)

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.db import DatabaseError, connections
 
 from . import backup as backups
+from . import templates
 from .configuration import describe_database, scrub
 from .errors import DbinitError
 from .initializer import initialize
@@ -82,7 +83,8 @@ def _reset_postgres(connection, result, backup):
         try:
             with connection._nodb_cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {qn(name)} WITH (FORCE)")
-                cursor.execute(f"CREATE DATABASE {qn(name)}")
+                if not templates.enabled():  # else initdb creates it, from the matching template
+                    cursor.execute(f"CREATE DATABASE {qn(name)}")
             result.method = "dropped and recreated the database"
             return
         except DatabaseError as exc:

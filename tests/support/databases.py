@@ -204,6 +204,15 @@ class ScratchDatabase:
         self.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
 
 
+def drop_databases_named(server_url: str, prefix: str) -> list[str]:
+    """Drop every database whose name starts with ``prefix`` (templates a test or a bench run made)."""
+    names = [r[0] for r in server_query(server_url, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                                        [prefix])]
+    for name in names:
+        server_query(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return names
+
+
 def manage(*args: str, db: ScratchDatabase | None = None, env: dict | None = None, timeout=120,
            input: str | None = None) -> subprocess.CompletedProcess:
     """Run ``python manage.py ARGS`` in a subprocess, as a user would, against ``db``."""
@@ -218,6 +227,8 @@ def subprocess_env(db: ScratchDatabase | None = None, env: dict | None = None) -
         "AISECRETARY_ENV": "development",
         "DBINIT_CONNECT_TIMEOUT": "5",
         "DBINIT_STARTUP": "off",
+        # The normal path (migrating) unless a test asks for templates (tests/test_templates.py).
+        "DBINIT_TEMPLATES": "off",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(ROOT),

@@ -1,0 +1,290 @@
+"""Fresh databases from a verified template instead of replaying every migration.
+
+A template is what ``migrate`` makes of an empty database, made once per
+migration-set fingerprint (:mod:`dbinit.fingerprint`) and stamped with it:
+
+* SQLite: ``DBINIT_TEMPLATE_DIR/<fingerprint>.sqlite3``, built by migrating an
+  empty file, copied into a new database with SQLite's backup API.
+* PostgreSQL: the database ``DBINIT_TEMPLATE_PREFIX<fingerprint>`` (connections
+  disallowed, fingerprint in its comment), built by migrating an empty
+  database, cloned with ``CREATE DATABASE ... TEMPLATE``. Needs a role that may
+  create databases, which creating the missing database needs anyway. (A role
+  without CREATEDB gets no template: the database must exist already, and an
+  existing database is migrated normally.)
+
+Only a database that does not exist yet is made from a template (nothing of
+anyone's can be overwritten), and only from a template whose stamped
+fingerprint equals the one of the files on disk: a stale template, one from
+another Django version or engine, or a corrupted file is ignored
+(``dbinit.I017``) and the normal path taken. When no template matches, one is
+built (migrating an empty database, as before) and then copied, so the next
+database is fast. The copy ends exactly where ``migrate`` ends: same tables,
+columns, indexes, constraints, sequences, ``django_migrations`` rows, content
+types, permissions and reference rows (tests/test_templates.py compares them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import sqlite3
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from . import fingerprint as fingerprints
+from . import migrations_state
+from .errors import DbinitError
+
+logger = logging.getLogger("dbinit")
+
+_aliases = itertools.count(1)
+# Key of the PostgreSQL advisory lock (in the maintenance database) held while building a template.
+BUILD_LOCK_KEY = 0x6462696E69740002
+
+
+@dataclass
+class TemplateUse:
+    """What a database creation did with templates (rendered in initdb's database step)."""
+
+    source: str = ""  # the template the database was copied from; "" when it was not
+    built: bool = False  # this run built that template first
+    ignored: list[DbinitError] = field(default_factory=list)  # I017: found, not used, why
+
+    @property
+    def used(self) -> bool:
+        return bool(self.source)
+
+    def summary(self) -> str:
+        parts = []
+        if self.used:
+            parts.append(("from a new template " if self.built else "from template ") + self.source)
+        parts += [f"{e.code} {e.message}" for e in self.ignored]
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"template": self.source or None, "template_built": self.built,
+                "templates_ignored": [e.as_dict() for e in self.ignored]}
+
+
+def enabled() -> bool:
+    return getattr(settings, "DBINIT_TEMPLATES", "off") == "on"
+
+
+def _ignored(where, reason) -> DbinitError:
+    error = DbinitError("I017", template=where, reason=reason)
+    logger.info("%s %s", error.code, error.message)
+    return error
+
+
+def _mismatch(stamped: dict | None, fp) -> str | None:
+    """Why a template stamped ``stamped`` cannot stand for ``fp`` (None: it can)."""
+    if not stamped or "digest" not in stamped:
+        return "it carries no fingerprint"
+    if stamped["digest"] != fp.digest:
+        return "its fingerprint differs (" + (", ".join(fp.differences(stamped)) or "digest") + ")"
+    return None
+
+
+@contextmanager
+def _scratch_connection(settings_dict, name):
+    """A connection to database ``name`` with otherwise the same settings, under a temporary alias."""
+    alias = f"dbinit_template_{os.getpid()}_{next(_aliases)}"
+    connections.settings[alias] = {**settings_dict, "NAME": name}
+    try:
+        yield connections[alias]
+    finally:
+        with suppress(DatabaseError):
+            connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
+
+
+def _migrate_empty(connection, fp):
+    """Migrate an empty database as ``migrate`` does, then stamp it with ``fp``."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    migrations_state.apply(executor, migrations_state.forward_plan(executor), step="template")
+    fingerprints.remember(connection, fp)
+
+
+# --- SQLite ------------------------------------------------------------------------------
+def template_dir() -> Path:
+    return Path(settings.DBINIT_TEMPLATE_DIR)
+
+
+def sqlite_template(fp) -> Path:
+    return template_dir() / f"{fp.digest[:32]}.sqlite3"
+
+
+def read_sqlite_stamp(path: Path) -> dict | None:
+    """The fingerprint stamped in an SQLite template; raises sqlite3.DatabaseError for a damaged file."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(check)
+        row = conn.execute("SELECT value FROM dbinit_metadata WHERE key = ?", [fingerprints.KEY]).fetchone()
+    finally:
+        conn.close()
+    return json.loads(row[0]) if row else None
+
+
+def _sqlite_copy(source: Path, target: Path) -> bool:
+    """Copy ``source`` to ``target`` if ``target`` does not exist; False if another process made it first."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)  # a consistent copy even while another process reads the source
+        finally:
+            src.close()
+            dst.close()
+        try:
+            os.link(partial, target)  # appears whole, and never over a file someone else made
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with suppress(FileNotFoundError):
+            partial.unlink()
+
+
+def _build_sqlite(settings_dict, template: Path, fp) -> None:
+    template.parent.mkdir(parents=True, exist_ok=True)
+    building = template.with_name(f".{template.name}.{os.getpid()}.building")
+    with suppress(FileNotFoundError):
+        building.unlink()
+    try:
+        with _scratch_connection(settings_dict, str(building)) as connection:
+            _migrate_empty(connection, fp)
+        os.replace(building, template)  # a reader sees the old template or the whole new one
+    finally:
+        with suppress(FileNotFoundError):
+            building.unlink()
+
+
+def restore_sqlite(connection, target: Path) -> TemplateUse:
+    """Make the missing SQLite file ``target`` from the matching template (built first if need be)."""
+    use = TemplateUse()
+    if not enabled():
+        return use
+    fp = fingerprints.compute(fingerprints.engine_of(connection))
+    template = sqlite_template(fp)
+    if template.exists():
+        try:
+            reason = _mismatch(read_sqlite_stamp(template), fp)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            reason = f"it is damaged ({str(exc).strip() or type(exc).__name__})"
+        if reason:
+            use.ignored.append(_ignored(str(template), reason))
+    if not template.exists() or use.ignored:
+        try:
+            _build_sqlite(connection.settings_dict, template, fp)
+        except (DbinitError, DatabaseError, OSError) as exc:
+            # The normal path migrates the real database and reports the failure properly.
+            logger.info("Template %s not built (%s); migrating normally", template, exc)
+            return use
+        use.built = True
+    connection.close()  # the target must not be open while it appears
+    if _sqlite_copy(template, target):
+        use.source = str(template)
+    return use
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+def postgres_template_name(fp) -> str:
+    return f"{settings.DBINIT_TEMPLATE_PREFIX}{fp.digest[:24]}"
+
+
+def _server_fingerprint(cursor):
+    cursor.execute("SHOW server_version_num")
+    return fingerprints.compute(f"postgresql {int(cursor.fetchone()[0]) // 10000}")
+
+
+def _stamp_of(cursor, name) -> tuple[bool, dict | None]:
+    """(exists, stamped fingerprint) of database ``name``, read from the catalogue (no connection to it)."""
+    cursor.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name])
+    row = cursor.fetchone()
+    if row is None:
+        return False, None
+    try:
+        return True, json.loads(row[0] or "")
+    except ValueError:
+        return True, None
+
+
+def _build_postgres(connection, cursor, template: str, fp) -> None:
+    """Build ``template`` by migrating a new empty database, then stamp, close and rename it."""
+    qn = connection.ops.quote_name
+    building = f"{template[:40]}_b{os.getpid()}_{hashlib.sha1(os.urandom(8)).hexdigest()[:6]}"
+    cursor.execute(f"CREATE DATABASE {qn(building)}")
+    try:
+        with _scratch_connection(connection.settings_dict, building) as scratch:
+            _migrate_empty(scratch, fp)
+        stamp = json.dumps({"digest": fp.digest, **fp.parts})
+        cursor.execute(f"COMMENT ON DATABASE {qn(building)} IS %s", [stamp])
+        # No session may hold a template open (it would block every clone): none is allowed.
+        cursor.execute(f"ALTER DATABASE {qn(building)} ALLOW_CONNECTIONS false")
+        cursor.execute(f"ALTER DATABASE {qn(building)} RENAME TO {qn(template)}")
+        building = None
+    finally:
+        if building:
+            cursor.execute(f"DROP DATABASE IF EXISTS {qn(building)} WITH (FORCE)")
+
+
+def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
+    """The verified template to clone (built first if need be), or None for the normal path."""
+    use = TemplateUse()
+    qn = connection.ops.quote_name
+    try:
+        with connection._nodb_cursor() as cursor:
+            fp = _server_fingerprint(cursor)
+            template = postgres_template_name(fp)
+            exists, stamp = _stamp_of(cursor, template)
+            reason = _mismatch(stamp, fp) if exists else None
+            if exists and not reason:
+                return template, use
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [BUILD_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                logger.info("Another process is building a template; migrating normally")
+                return None, use
+            try:
+                exists, stamp = _stamp_of(cursor, template)  # built while we asked for the lock?
+                reason = _mismatch(stamp, fp) if exists else None
+                if reason:
+                    use.ignored.append(_ignored(template, reason))
+                    cursor.execute(f"DROP DATABASE IF EXISTS {qn(template)} WITH (FORCE)")
+                if not exists or reason:
+                    _build_postgres(connection, cursor, template, fp)
+                    use.built = True
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])
+            return template, use
+    except (DbinitError, DatabaseError) as exc:
+        # No template (e.g. a failing migration): the normal path reports the failure properly.
+        logger.info("No template (%s); migrating normally", exc)
+        return None, use
+
+
+def create_postgres_database(alias="default") -> tuple[bool, TemplateUse]:
+    """Create the missing PostgreSQL database, from the matching template when templates are on.
+
+    Returns (this process created it, what it did with templates).
+    """
+    from . import database
+
+    template, use = _postgres_template(connections[alias]) if enabled() else (None, TemplateUse())
+    created = database.create_postgres_database(alias, template=template)
+    if created and template:
+        use.source = template
+    return created, use
+
