@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.databases import (  # noqa: E402
     DEFAULT_TEST_POSTGRES_URL,
     ScratchDatabase,
+    drop_databases_named,
     postgres_reachable,
     server_query,
 )
@@ -98,6 +99,9 @@ class Context:
         self._sqlite_templates: dict[str, Path] = {}  # settings module -> initialised file
         self._pg_templates: dict[str, ScratchDatabase] = {}
         self._n = 0
+        # Where templates go (the comparisons that measure them turn them on): dropped at the end.
+        self.templates = {"DBINIT_TEMPLATE_DIR": str(self.tmp / "templates"),
+                          "DBINIT_TEMPLATE_PREFIX": f"dbinit_bench_{os.getpid()}_tpl_"}
 
     # --- SQLite --------------------------------------------------------------------------
     def sqlite_path(self) -> Path:
@@ -218,6 +222,10 @@ class Context:
         return found
 
     def cleanup(self):
+        if not self.pg_unreachable():
+            dropped = drop_databases_named(self.server_url, self.templates["DBINIT_TEMPLATE_PREFIX"])
+            if dropped:
+                log(f"\nDropped {len(dropped)} template database(s)")
         if self.created:
             log(f"\nDropping {len(self.created)} scratch PostgreSQL database(s)")
             for db in list(self.created.values()):
@@ -320,6 +328,44 @@ def wsgi_check_vs_off(extra_env: dict):
     return sides
 
 
+def template_vs_migrate_sqlite(ctx: Context, result: Result) -> Sides:
+    on = {**MANY, **ctx.templates, "DBINIT_TEMPLATES": "on"}
+    log("  building the template (one untimed initdb)")
+    side = ctx.sqlite_side(ctx.sqlite_path, [manage("initdb", "--noinput")], **on)
+    side()
+    return side, ctx.sqlite_side(ctx.sqlite_path, [manage("migrate")], **MANY)
+
+
+def no_template_vs_by_hand_sqlite(ctx: Context, result: Result) -> Sides:
+    a = ctx.sqlite_side(ctx.sqlite_path, [manage("initdb", "--noinput")], **MANY)
+    b = ctx.sqlite_side(ctx.sqlite_path, [
+        manage("migrate"),
+        manage("createsuperuser", "--noinput", "--email", ctx.facts.admin_email),
+        manage("check", "--database", "default"),
+    ], DJANGO_SUPERUSER_PASSWORD=ctx.facts.admin_password, **MANY)
+    return a, b
+
+
+def template_vs_migrate_postgres(ctx: Context, result: Result) -> Sides:
+    on = {**MANY, **ctx.templates, "DBINIT_TEMPLATES": "on"}
+
+    def missing(cmds, env, create=False):
+        def side():
+            db = ctx.pg_new()
+            if create:  # plain migrate needs the database to exist: made outside the timing
+                db.create_empty()
+            try:
+                return timed(cmds, child_env(db.url, **env))
+            finally:
+                ctx.pg_drop(db)
+        return side
+
+    log("  building the template (one untimed initdb)")
+    a = missing([manage("initdb", "--noinput")], on)
+    a()
+    return a, missing([manage("migrate")], MANY, create=True)
+
+
 @dataclass(frozen=True)
 class Comparison:
     key: str
@@ -353,4 +399,10 @@ COMPARISONS = [
                needs_postgres=True),
     Comparison("8", "WSGI worker import, DBINIT_STARTUP=check vs off, ~230 migrations (PostgreSQL)", 1.05,
                wsgi_check_vs_off(MANY), needs_postgres=True),
+    Comparison("9", "initdb on a missing SQLite file from a template vs migrate, ~230 migrations", 0.15,
+               template_vs_migrate_sqlite),
+    Comparison("10", "initdb on a missing SQLite file without template vs migrate + createsuperuser + check, "
+               "~230 migrations", 0.85, no_template_vs_by_hand_sqlite),
+    Comparison("11", "initdb on a missing PostgreSQL database from a template vs migrate, ~230 migrations", 0.15,
+               template_vs_migrate_postgres, needs_postgres=True),
 ]

@@ -38,7 +38,9 @@ def child_env(database_url: str, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "DBINIT_", "AISECRETARY_"))
            and k not in ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")}
-    env.update(AISECRETARY_ENV="development", DBINIT_STARTUP="off", DATABASE_URL=database_url)
+    # Templates off unless a comparison measures them (it also names where they go).
+    env.update(AISECRETARY_ENV="development", DBINIT_STARTUP="off", DBINIT_TEMPLATES="off",
+               DATABASE_URL=database_url)
     env.update(extra)
     return env
 
