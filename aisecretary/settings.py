@@ -103,6 +103,8 @@ DBINIT_TEMPLATES = conf.parse_choice(
 )
 DBINIT_TEMPLATE_DIR = env.str("DBINIT_TEMPLATE_DIR", default="") or str(BASE_DIR / "var" / "templates")
 DBINIT_TEMPLATE_PREFIX = env.str("DBINIT_TEMPLATE_PREFIX", default="dbinit_template_")
+# The committed snapshots (manage.py dbsnapshot), one SQL file per engine.
+DBINIT_SNAPSHOT_DIR = env.str("DBINIT_SNAPSHOT_DIR", default="") or str(BASE_DIR / "snapshots")
 
 # --- database -----------------------------------------------------------------
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / ("test.sqlite3" if TESTING else "db.sqlite3")

@@ -64,6 +64,11 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def error_text(exc: BaseException) -> str:
+    """The first line of a driver error, with any password scrubbed."""
+    return scrub(_first_line(exc))
+
+
 def classify(exc: BaseException, alias: str = "default", step: str | None = None, timeout: float | None = None):
     """Return ``(DbinitError, retryable)`` for a driver or Django database error."""
     from django.conf import settings

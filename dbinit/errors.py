@@ -138,6 +138,14 @@ CATALOGUE: dict[str, Entry] = {
            "Run python manage.py dbrepair: it verifies each table and column, then records "
            "the migrations without running them again.", fixable=True),
         # --- schema ----------------------------------------------------------
+        _e("W100", "Snapshot stale",
+           "The committed snapshot {path} does not match the migration files: {reason}.",
+           "Run python manage.py dbsnapshot and commit the file (new databases load it instead of "
+           "replaying every migration)."),
+        _e("E100", "Snapshot not written",
+           "The snapshot could not be written: {reason}.",
+           "Install the PostgreSQL client tools (pg_dump) and check that the role may create databases, "
+           "then run python manage.py dbsnapshot again."),
         _e("E030", "Table missing",
            "Table(s) of applied migrations missing: {tables}.",
            "Run python manage.py dbrepair to recreate them from the migration state, or restore "
@@ -240,6 +248,9 @@ CATALOGUE: dict[str, Entry] = {
            "The migration files and applied records match those of the last verified initialisation "
            "(fingerprint {fingerprint}); the migration graph was not loaded.",
            "Nothing to do. python manage.py dbhealth loads the graph for the full answer."),
+        _e("I018", "Committed snapshot",
+           "The snapshot {path} {state}.",
+           "Nothing to do; python manage.py dbsnapshot writes it again from the migrations."),
         _e("I017", "Template ignored",
            "The template {template} was not used: {reason}.",
            "Nothing to do: the database was migrated normally and a matching template built for next time."),

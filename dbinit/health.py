@@ -401,6 +401,21 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
         os.close(fd)
 
 
+def check_snapshot(ctx: HealthContext) -> list[Finding]:
+    """The committed snapshot (manage.py dbsnapshot) still matches the migration files."""
+    from .fingerprint import current
+    from .snapshots import snapshot_path, stale
+
+    name = "snapshot"
+    problem = stale(ctx.connection, fp=current(ctx.connection))
+    if problem:
+        return [Finding.problem(name, problem)]
+    path = snapshot_path(ctx.connection.vendor)
+    state = "matches the migration files" if path.exists() else "does not exist (optional)"
+    return [Finding(check=name, id="dbinit.I018", status="ok",
+                    message=DbinitError("I018", path=str(path), state=state).message)]
+
+
 # name -> (function, needs the database)
 CHECKS = {
     "configuration": (check_configuration, False),
@@ -409,6 +424,7 @@ CHECKS = {
     "migrations": (check_migrations, True),
     "model_changes": (check_model_changes, True),
     "checksums": (check_checksums, True),
+    "snapshot": (check_snapshot, True),
     "schema": (check_schema, True),
     "seed": (check_seed, True),
     "history": (check_history, True),

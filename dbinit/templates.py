@@ -25,7 +25,6 @@ types, permissions and reference rows (tests/test_templates.py compares them).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import logging
@@ -55,7 +54,8 @@ class TemplateUse:
 
     source: str = ""  # the template the database was copied from; "" when it was not
     built: bool = False  # this run built that template first
-    ignored: list[DbinitError] = field(default_factory=list)  # I017: found, not used, why
+    snapshot: str = ""  # ... by loading this committed snapshot instead of migrating
+    ignored: list[DbinitError] = field(default_factory=list)  # I017/I018: found, not used, why
 
     @property
     def used(self) -> bool:
@@ -64,12 +64,13 @@ class TemplateUse:
     def summary(self) -> str:
         parts = []
         if self.used:
-            parts.append(("from a new template " if self.built else "from template ") + self.source)
+            parts.append(("from a new template " if self.built else "from template ") + self.source
+                         + (f" (loaded from snapshot {self.snapshot})" if self.snapshot else ""))
         parts += [f"{e.code} {e.message}" for e in self.ignored]
         return "; ".join(parts)
 
     def as_dict(self) -> dict:
-        return {"template": self.source or None, "template_built": self.built,
+        return {"template": self.source or None, "template_built": self.built, "snapshot": self.snapshot or None,
                 "templates_ignored": [e.as_dict() for e in self.ignored]}
 
 
@@ -106,13 +107,43 @@ def _scratch_connection(settings_dict, name):
         del connections.settings[alias]
 
 
-def _migrate_empty(connection, fp):
-    """Migrate an empty database as ``migrate`` does, then stamp it with ``fp``."""
+def _fill_empty(connection, fp, use: TemplateUse | None, from_snapshot=True):
+    """Make the empty database what ``migrate`` makes of it, then stamp it with ``fp``.
+
+    From the committed snapshot when its fingerprint matches (``from_snapshot``), else by
+    migrating as ``migrate`` does.
+    """
     from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connection)
-    migrations_state.apply(executor, migrations_state.forward_plan(executor), step="template")
+    from . import snapshots
+
+    path = None
+    if from_snapshot:
+        path, ignored = snapshots.usable(connection.vendor, fp)
+        if ignored and use is not None:
+            use.ignored.append(ignored)
+    if path:
+        try:
+            snapshots.load(connection, path)
+            if use is not None:
+                use.snapshot = str(path)
+        except DbinitError as exc:  # I018: left the database empty; migrate instead
+            logger.info("%s %s", exc.code, exc.message)
+            if use is not None:
+                use.ignored.append(exc)
+            path = None
+    if not path:
+        executor = MigrationExecutor(connection)
+        migrations_state.apply(executor, migrations_state.forward_plan(executor), step="template")
     fingerprints.remember(connection, fp)
+
+
+def fingerprint_for(connection):
+    """The fingerprint for ``connection``'s engine, without connecting to its (maybe missing) database."""
+    if connection.vendor == "postgresql":
+        with connection._nodb_cursor() as cursor:
+            return _server_fingerprint(cursor)
+    return fingerprints.compute(fingerprints.engine_of(connection))
 
 
 # --- SQLite ------------------------------------------------------------------------------
@@ -158,14 +189,19 @@ def _sqlite_copy(source: Path, target: Path) -> bool:
             partial.unlink()
 
 
-def _build_sqlite(settings_dict, template: Path, fp) -> None:
+def fill_empty_sqlite(settings_dict, path: Path, fp, use: TemplateUse | None = None, from_snapshot=True):
+    """Make the new SQLite file ``path`` what ``migrate`` makes of an empty one."""
+    with _scratch_connection(settings_dict, str(path)) as connection:
+        _fill_empty(connection, fp, use, from_snapshot)
+
+
+def _build_sqlite(settings_dict, template: Path, fp, use: TemplateUse) -> None:
     template.parent.mkdir(parents=True, exist_ok=True)
     building = template.with_name(f".{template.name}.{os.getpid()}.building")
     with suppress(FileNotFoundError):
         building.unlink()
     try:
-        with _scratch_connection(settings_dict, str(building)) as connection:
-            _migrate_empty(connection, fp)
+        fill_empty_sqlite(settings_dict, building, fp, use)
         os.replace(building, template)  # a reader sees the old template or the whole new one
     finally:
         with suppress(FileNotFoundError):
@@ -188,8 +224,8 @@ def restore_sqlite(connection, target: Path) -> TemplateUse:
             use.ignored.append(_ignored(str(template), reason))
     if not template.exists() or use.ignored:
         try:
-            _build_sqlite(connection.settings_dict, template, fp)
-        except (DbinitError, DatabaseError, OSError) as exc:
+            _build_sqlite(connection.settings_dict, template, fp, use)
+        except (DbinitError, DatabaseError, sqlite3.Error, OSError) as exc:
             # The normal path migrates the real database and reports the failure properly.
             logger.info("Template %s not built (%s); migrating normally", template, exc)
             return use
@@ -222,23 +258,33 @@ def _stamp_of(cursor, name) -> tuple[bool, dict | None]:
         return True, None
 
 
-def _build_postgres(connection, cursor, template: str, fp) -> None:
-    """Build ``template`` by migrating a new empty database, then stamp, close and rename it."""
+@contextmanager
+def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, from_snapshot=True, keep_as=None):
+    """A new database made what ``migrate`` makes of an empty one; dropped afterwards.
+
+    ``keep_as``: instead of dropping it, stamp it, disallow connections and rename it to that name
+    (a template appears whole or not at all).
+    """
     qn = connection.ops.quote_name
-    building = f"{template[:40]}_b{os.getpid()}_{hashlib.sha1(os.urandom(8)).hexdigest()[:6]}"
-    cursor.execute(f"CREATE DATABASE {qn(building)}")
+    name = f"{(keep_as or settings.DBINIT_TEMPLATE_PREFIX)[:40]}_b{os.getpid()}_{os.urandom(3).hex()}"
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {qn(name)}")
     try:
-        with _scratch_connection(connection.settings_dict, building) as scratch:
-            _migrate_empty(scratch, fp)
-        stamp = json.dumps({"digest": fp.digest, **fp.parts})
-        cursor.execute(f"COMMENT ON DATABASE {qn(building)} IS %s", [stamp])
-        # No session may hold a template open (it would block every clone): none is allowed.
-        cursor.execute(f"ALTER DATABASE {qn(building)} ALLOW_CONNECTIONS false")
-        cursor.execute(f"ALTER DATABASE {qn(building)} RENAME TO {qn(template)}")
-        building = None
+        with _scratch_connection(connection.settings_dict, name) as scratch:
+            _fill_empty(scratch, fp, use, from_snapshot)
+        yield name
+        if keep_as:
+            with connection._nodb_cursor() as cursor:
+                stamp = json.dumps({"digest": fp.digest, **fp.parts})
+                cursor.execute(f"COMMENT ON DATABASE {qn(name)} IS %s", [stamp])
+                # No session may hold a template open (it would block every clone): none is allowed.
+                cursor.execute(f"ALTER DATABASE {qn(name)} ALLOW_CONNECTIONS false")
+                cursor.execute(f"ALTER DATABASE {qn(name)} RENAME TO {qn(keep_as)}")
+            name = None
     finally:
-        if building:
-            cursor.execute(f"DROP DATABASE IF EXISTS {qn(building)} WITH (FORCE)")
+        if name:
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {qn(name)} WITH (FORCE)")
 
 
 def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
@@ -264,7 +310,8 @@ def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
                     use.ignored.append(_ignored(template, reason))
                     cursor.execute(f"DROP DATABASE IF EXISTS {qn(template)} WITH (FORCE)")
                 if not exists or reason:
-                    _build_postgres(connection, cursor, template, fp)
+                    with scratch_postgres_database(connection, fp, use, keep_as=template):
+                        pass
                     use.built = True
             finally:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])

@@ -2,27 +2,11 @@
 (stale, from another Django version, damaged) detected, ignored and replaced while the normal path runs."""
 
 import json
-import uuid
 
 import pytest
 
 from tests.support.databases import ScratchDatabase, drop_databases_named, manage, postgres_server_url
-
-# Columns whose values differ between two correct runs: times, salted hashes, where a run ran.
-VOLATILE = {"applied", "applied_at", "updated_at", "date_joined", "password", "last_login", "created_at"}
-# Per-run bookkeeping, not schema or data that migrate makes.
-RUN_TABLES = {"dbinit_initializationrun"}
-
-
-@pytest.fixture
-def templates(tmp_path, engine):
-    """Template settings of this test alone; its template databases are dropped afterwards."""
-    prefix = f"dbinit_tt_{uuid.uuid4().hex[:8]}_"
-    env = {"DBINIT_TEMPLATES": "on", "DBINIT_TEMPLATE_DIR": str(tmp_path / "templates"),
-           "DBINIT_TEMPLATE_PREFIX": prefix}
-    yield env
-    if engine == "postgresql":
-        drop_databases_named(postgres_server_url(), prefix)
+from tests.support.identity import objects, rows
 
 
 def initdb(db, env) -> dict:
@@ -33,41 +17,6 @@ def initdb(db, env) -> dict:
 
 def new_db(engine, tmp_path, name) -> ScratchDatabase:
     return ScratchDatabase.new(engine, tmp_path / name)
-
-
-def objects(db) -> dict:
-    """Every schema object with its definition, and every sequence's next value."""
-    if db.engine == "sqlite":
-        return {
-            "objects": sorted(db.query("SELECT type, name, tbl_name, sql FROM sqlite_master")),
-            "sequences": sorted(db.query("SELECT name, seq FROM sqlite_sequence")),
-        }
-    return {
-        "columns": sorted(db.query(
-            "SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity "
-            "FROM information_schema.columns WHERE table_schema = current_schema()")),
-        "indexes": sorted(db.query("SELECT tablename, indexname, indexdef FROM pg_indexes "
-                                   "WHERE schemaname = current_schema()")),
-        "constraints": sorted(db.query(
-            "SELECT c.conrelid::regclass::text, c.conname, c.contype, pg_get_constraintdef(c.oid) "
-            "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
-            "WHERE n.nspname = current_schema()")),
-        # last_value is NULL until the first nextval(): together, the next value each sequence gives.
-        "sequences": sorted(db.query("SELECT sequencename, last_value FROM pg_sequences "
-                                     "WHERE schemaname = current_schema()"), key=repr),
-    }
-
-
-def rows(db) -> dict:
-    """Every row of every table (volatile columns left out), in a stable order."""
-    found = {}
-    for table in sorted(db.tables() - RUN_TABLES):
-        if table.startswith("sqlite_"):
-            continue
-        columns = sorted(db.columns(table) - VOLATILE)
-        select = ", ".join(f'"{c}"' for c in columns)
-        found[table] = sorted(map(tuple, db.query(f'SELECT {select} FROM "{table}"')), key=repr)
-    return found
 
 
 def test_a_template_made_database_is_the_one_migrate_makes(engine, tmp_path, templates):
