@@ -205,26 +205,33 @@ class Initializer:
         if self.plan_only:
             step.status, step.summary = SKIPPED, "plan only"
             return
-        # Fast path: the files on disk and the applied records are those last verified, so the
-        # migration graph (every migration module imported) is not needed to know there is no work.
-        self.fingerprint = fingerprint.unchanged(self.connection)
-        if self.fingerprint and not self._seed_needed() and self._last_run_complete():
+        if self._done_as_last_verified():
             step.status, step.summary = SKIPPED, "nothing to do (migration set as last verified)"
             return
-        self.fingerprint = None
-        self.executor = MigrationExecutor(self.connection)
-        migrations_state.check_history(self.executor)
-        self.plan = migrations_state.forward_plan(self.executor)
-        if not self.plan and not self._seed_needed() and self._last_run_complete():
-            # Double-checked locking: an initialised database costs no lock, so many workers
-            # starting at once do not queue behind each other for nothing.
-            step.status, step.summary = SKIPPED, "nothing to do"
-            return
-        info = self.stack.enter_context(initialization_lock(self.connection, settings.DBINIT_LOCK_TIMEOUT))
+        if not self.database_missing:  # a database this run found missing has work: no plan needed
+            self.executor = MigrationExecutor(self.connection)
+            migrations_state.check_history(self.executor)
+            self.plan = migrations_state.forward_plan(self.executor)
+            if not self.plan and not self._seed_needed() and self._last_run_complete():
+                # Double-checked locking: an initialised database costs no lock, so many workers
+                # starting at once do not queue behind each other for nothing.
+                step.status, step.summary = SKIPPED, "nothing to do"
+                return
+        info = self.stack.enter_context(initialization_lock(
+            self.connection, settings.DBINIT_LOCK_TIMEOUT, already_done=self._done_as_last_verified))
         step.summary = f"{info.kind}" + (f", waited {info.waited_ms:.0f} ms" if info.contended else "")
-        step.detail = {"kind": info.kind, "waited_ms": round(info.waited_ms, 1), "contended": info.contended}
-        # Another process may have done the work while we waited: read the state again.
-        self.executor.loader.build_graph()
+        step.detail = {"kind": info.kind, "waited_ms": round(info.waited_ms, 1), "contended": info.contended,
+                       "done_by_holder": info.done_by_holder}
+        if info.done_by_holder:
+            step.status = SKIPPED
+            step.summary += ": another process initialised it"
+            return
+        # Another process may have done part of the work while we waited: read the state again.
+        self.fingerprint = None
+        if self.executor is None:
+            self.executor = MigrationExecutor(self.connection)
+        else:
+            self.executor.loader.build_graph()
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
         self.seed_state = None
@@ -318,6 +325,19 @@ class Initializer:
         step.detail = {"tables": report.tables_expected}
 
     # --- helpers ------------------------------------------------------------------------
+    def _done_as_last_verified(self) -> bool:
+        """Nothing to do, known without the migration graph: the fingerprint matches, seed and last run complete.
+
+        Asked again after waiting for another process's lock, so it reads the state afresh.
+        """
+        self.seed_state = None
+        self.last_run_complete = None
+        self.fingerprint = fingerprint.unchanged(self.connection)
+        if self.fingerprint and not self._seed_needed() and self._last_run_complete():
+            return True
+        self.fingerprint = None
+        return False
+
     def _seed_state(self) -> dict:
         """What seed data is missing (cached until a step changes it)."""
         if self.seed_state is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
-from . import backup, health, seeding
+from . import backup, fingerprint, health, seeding
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -132,6 +132,9 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> Repa
     result.after = health.run(alias)
     # Manual findings are what is still there after the repair.
     _, result.manual, _ = plan(result.after, prune=prune)
+    if result.healthy:
+        # The full check just verified the migration set (the repair's migrate made dbinit forget it).
+        fingerprint.remember(connection)
     return result
 
 
