@@ -153,6 +153,7 @@ class Result:
     failed: bool = False
     problems: list[str] = field(default_factory=list)  # a target None comparison is met when empty
     exit_codes: collections.Counter = field(default_factory=collections.Counter)
+    noop_cpu: float = 0.0  # comparison 5: a no-op initdb's CPU seconds, for the floor
     notes: list[str] = field(default_factory=list)
 
     def median(self, side):

@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +78,12 @@ def migration_files() -> list[tuple[str, Path]]:
         if spec is None or not spec.submodule_search_locations:
             continue
         for folder in spec.submodule_search_locations:
-            for path in sorted(Path(folder).glob("*.py")):
-                if not path.name.startswith(("_", "~")):
-                    found.append((config.label, path))
+            # os.scandir rather than Path.glob: this runs in every worker's start-up check.
+            try:
+                names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".py") and e.is_file())
+            except OSError:
+                continue
+            found += [(config.label, Path(folder, n)) for n in names if not n.startswith(("_", "~"))]
     return found
 
 
@@ -100,7 +104,8 @@ def compute(engine: str, *, django_version: str | None = None) -> Fingerprint:
     count = 0
     for app_label, path in migration_files():
         files.update(f"{app_label}/{path.name}\0".encode())
-        files.update(hashlib.sha256(path.read_bytes()).digest())
+        with open(path, "rb") as fh:
+            files.update(hashlib.sha256(fh.read()).digest())
         count += 1
     schema_settings = {name: getattr(settings, name, None) for name in SCHEMA_SETTINGS}
     parts = {
@@ -119,20 +124,6 @@ def current(connection) -> Fingerprint:
 
 
 # --- what the database remembers ---------------------------------------------------------
-def stored(connection) -> dict | None:
-    """The fingerprint stored by the last verified initialisation, or None (never stored, no table)."""
-    from .models import Metadata
-
-    try:
-        value = Metadata.objects.using(connection.alias).filter(key=KEY).values_list("value", flat=True).first()
-    except DatabaseError:  # no dbinit tables yet
-        return None
-    try:
-        return json.loads(value) if value else None
-    except ValueError:
-        return None
-
-
 def _applied_records(connection) -> int:
     from django.db.migrations.recorder import MigrationRecorder
 
@@ -162,13 +153,34 @@ def forget(connection) -> None:
         pass
 
 
+def _stored_and_applied(connection) -> tuple[dict | None, int | None]:
+    """The stored fingerprint and the number of applied-migration records, in one round trip."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from .models import Metadata
+
+    qn = connection.ops.quote_name
+    sql = (f"SELECT (SELECT {qn('value')} FROM {qn(Metadata._meta.db_table)} WHERE {qn('key')} = %s), "
+           f"(SELECT COUNT(*) FROM {qn(MigrationRecorder.Migration._meta.db_table)})")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [KEY])
+            value, applied = cursor.fetchone()
+    except DatabaseError:  # no dbinit or migration table yet
+        return None, None
+    try:
+        return (json.loads(value) if value else None), applied
+    except ValueError:
+        return None, applied
+
+
 def unchanged(connection) -> Fingerprint | None:
     """The fingerprint when the files on disk and the applied records are as last verified, else None.
 
     A match means "same as last verified", nothing more: on a mismatch the caller loads the
     migration graph and lets Django's machinery decide.
     """
-    remembered = stored(connection)
+    remembered, applied = _stored_and_applied(connection)
     if not remembered:
         return None
     fingerprint = current(connection)
@@ -176,10 +188,7 @@ def unchanged(connection) -> Fingerprint | None:
         logger.info("Migration fingerprint changed (%s): loading the migration graph",
                     ", ".join(fingerprint.differences(remembered)) or "digest")
         return None
-    try:
-        if _applied_records(connection) != remembered.get("applied"):
-            logger.info("Applied-migration records changed since the last verification")
-            return None
-    except DatabaseError:
+    if applied != remembered.get("applied"):
+        logger.info("Applied-migration records changed since the last verification")
         return None
     return fingerprint
