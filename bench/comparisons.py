@@ -82,9 +82,9 @@ class ProjectFacts:
         import django
 
         django.setup()
-        from accounts.models import SYSTEM_ROLES
+        from accounts.reference import SYSTEM_ROLES
         from dbinit.configuration import DEFAULT_ADMIN_EMAIL, WELL_KNOWN_PASSWORD
-        from dbinit.seeding import SYSTEM_TENANT
+        from tenants.reference import SYSTEM_TENANT
 
         return cls(DEFAULT_ADMIN_EMAIL, WELL_KNOWN_PASSWORD, SYSTEM_TENANT["slug"],
                    tuple(slug for slug, _, _ in SYSTEM_ROLES))

@@ -120,7 +120,22 @@ def compute(engine: str, *, django_version: str | None = None) -> Fingerprint:
 
 
 def current(connection) -> Fingerprint:
+    """The fingerprint of the files on disk for ``connection``'s engine (connects if needed)."""
     return compute(engine_of(connection))
+
+
+def for_server(connection) -> Fingerprint:
+    """:func:`current`, without connecting to the (maybe missing) database itself.
+
+    PostgreSQL: the server's major version read through the maintenance database.
+    """
+    if connection.vendor == "postgresql":
+        from .django_private import maintenance_cursor
+
+        with maintenance_cursor(connection) as cursor:
+            cursor.execute("SHOW server_version_num")
+            return compute(f"postgresql {int(cursor.fetchone()[0]) // 10000}")
+    return current(connection)
 
 
 # --- what the database remembers ---------------------------------------------------------

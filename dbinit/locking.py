@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -83,13 +84,15 @@ def _wait_in_server(cursor, function, deadline, connection, timeout, step):
         if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
             raise
         target = describe_database(connection.settings_dict, connection.alias).target()
-        raise DbinitError("E060", step=step, target=target, timeout=f"{timeout:g}") from None
+        raise DbinitError(errors.E060, step=step, target=target, timeout=f"{timeout:g}") from None
     finally:
         cursor.execute("SELECT set_config('lock_timeout', '0', false)")
 
 
 @contextmanager
 def _advisory_lock(connection, deadline, timeout, step, already_done=None):
+    from django.db import Error
+
     info = LockInfo(kind="pg_advisory_lock")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
@@ -114,7 +117,7 @@ def _advisory_lock(connection, deadline, timeout, step, already_done=None):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
-        except Exception:  # the connection died: the server released the session's lock with it
+        except Error:  # the connection died (InterfaceError too): the server released the session's lock with it
             logger.debug("Advisory lock released with the closed connection")
 
 
@@ -128,7 +131,7 @@ def _poll_flock(fd, mode, info, path, deadline, timeout, step):
             return
         except BlockingIOError:
             if time.monotonic() + delay > deadline:
-                raise DbinitError("E060", step=step, target=str(path), timeout=f"{timeout:g}") from None
+                raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
             time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
             delay = min(delay * 1.5, 0.1)
 

@@ -25,11 +25,11 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 from pathlib import Path
 
 from django.conf import settings
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -72,7 +72,7 @@ def usable(vendor: str, fp) -> tuple[Path | None, DbinitError | None]:
         return None, None
     reason = mismatch(read_stamp(path), fp)
     if reason:
-        error = DbinitError("I018", path=str(path), state=f"was ignored: {reason}")
+        error = DbinitError(errors.I018, path=str(path), state=f"was ignored: {reason}")
         logger.info("%s %s", error.code, error.message)
         return None, error
     return path, None
@@ -99,7 +99,7 @@ def load(connection, path: Path) -> None:
     except (sqlite3.Error, DatabaseError) as exc:
         from .database import error_text
 
-        raise DbinitError("I018", path=str(path), state=f"could not be loaded ({error_text(exc)})") from None
+        raise DbinitError(errors.I018, path=str(path), state=f"could not be loaded ({error_text(exc)})") from None
     finally:
         # The script's transaction is over or abandoned, and pg_dump's empties the session's
         # search_path: never reuse this session.
@@ -107,7 +107,8 @@ def load(connection, path: Path) -> None:
 
 
 # --- writing ----------------------------------------------------------------------------
-def _dump_sqlite(path: Path) -> str:
+def dump_sqlite(path: Path) -> str:
+    """The SQL of ``.dump`` for the SQLite file at ``path``."""
     conn = sqlite3.connect(path)
     try:
         return "\n".join(conn.iterdump()) + "\n"
@@ -115,10 +116,11 @@ def _dump_sqlite(path: Path) -> str:
         conn.close()
 
 
-def _dump_postgres(settings_dict, name) -> str:
+def dump_postgres(settings_dict, name) -> str:
+    """Plain SQL of database ``name`` that runs over an ordinary connection (``pg_dump --inserts``)."""
     executable = shutil.which("pg_dump")
     if not executable:
-        raise DbinitError("E100", reason="pg_dump is not installed (apt-get install postgresql-client)")
+        raise DbinitError(errors.E100, reason="pg_dump is not installed (apt-get install postgresql-client)")
     env = {**os.environ}
     if settings_dict.get("PASSWORD"):
         env["PGPASSWORD"] = settings_dict["PASSWORD"]  # the environment, never the command line
@@ -130,34 +132,21 @@ def _dump_postgres(settings_dict, name) -> str:
     if proc.returncode != 0:
         from .configuration import scrub
 
-        raise DbinitError("E100", reason=scrub((proc.stderr.strip().splitlines() or ["pg_dump failed"])[-1]))
+        raise DbinitError(errors.E100, reason=scrub((proc.stderr.strip().splitlines() or ["pg_dump failed"])[-1]))
     # Lines starting with a backslash are psql meta-commands (pg_dump 15.14+ brackets its output
     # with \restrict/\unrestrict); with --inserts there is no COPY data that could start with one.
     return "".join(line for line in proc.stdout.splitlines(keepends=True) if not line.startswith("\\"))
 
 
-def write(connection) -> tuple[Path, object]:
-    """Migrate an empty scratch database, write its content as the snapshot; returns (path, fingerprint)."""
-    from . import templates
-
-    fp = templates.fingerprint_for(connection)
-    if connection.vendor == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="dbinit-snapshot-") as folder:
-            scratch = Path(folder) / "snapshot.sqlite3"
-            templates.fill_empty_sqlite(connection.settings_dict, scratch, fp, from_snapshot=False)
-            body = _dump_sqlite(scratch)
-    elif connection.vendor == "postgresql":
-        with templates.scratch_postgres_database(connection, fp, from_snapshot=False) as name:
-            body = _dump_postgres(connection.settings_dict, name)
-    else:
-        raise DbinitError("E003", engine=connection.settings_dict["ENGINE"])
-    path = snapshot_path(connection.vendor)
+def write(vendor: str, fp, body: str) -> Path:
+    """Write ``body`` as the snapshot for ``vendor`` with ``fp`` in its header (atomically)."""
+    path = snapshot_path(vendor)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(HEADER + MARK + json.dumps({"digest": fp.digest, **fp.parts}, sort_keys=True) + "\n" + body,
                        encoding="utf-8")
     os.replace(partial, path)
-    return path, fp
+    return path
 
 
 def stale(connection, missing_ok=True, fp=None) -> DbinitError | None:
@@ -166,10 +155,10 @@ def stale(connection, missing_ok=True, fp=None) -> DbinitError | None:
     ``missing_ok``: no snapshot at all is not stale (dbhealth); ``dbsnapshot --check`` says it is.
     ``fp``: the current fingerprint if known (else computed without needing the database to exist).
     """
-    from . import templates
+    from . import fingerprint
 
     path = snapshot_path(connection.vendor)
     if not path.exists():
-        return None if missing_ok else DbinitError("W100", path=str(path), reason="it does not exist")
-    reason = mismatch(read_stamp(path), fp or templates.fingerprint_for(connection))
-    return DbinitError("W100", path=str(path), reason=reason) if reason else None
+        return None if missing_ok else DbinitError(errors.W100, path=str(path), reason="it does not exist")
+    reason = mismatch(read_stamp(path), fp or fingerprint.for_server(connection))
+    return DbinitError(errors.W100, path=str(path), reason=reason) if reason else None

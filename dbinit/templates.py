@@ -37,8 +37,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from . import errors, migrations_state, snapshots
 from . import fingerprint as fingerprints
-from . import migrations_state
+from .django_private import maintenance_cursor
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -79,7 +80,7 @@ def enabled() -> bool:
 
 
 def _ignored(where, reason) -> DbinitError:
-    error = DbinitError("I017", template=where, reason=reason)
+    error = DbinitError(errors.I017, template=where, reason=reason)
     logger.info("%s %s", error.code, error.message)
     return error
 
@@ -115,8 +116,6 @@ def _fill_empty(connection, fp, use: TemplateUse | None, from_snapshot=True):
     """
     from django.db.migrations.executor import MigrationExecutor
 
-    from . import snapshots
-
     path = None
     if from_snapshot:
         path, ignored = snapshots.usable(connection.vendor, fp)
@@ -136,14 +135,6 @@ def _fill_empty(connection, fp, use: TemplateUse | None, from_snapshot=True):
         executor = MigrationExecutor(connection)
         migrations_state.apply(executor, migrations_state.forward_plan(executor), step="template")
     fingerprints.remember(connection, fp)
-
-
-def fingerprint_for(connection):
-    """The fingerprint for ``connection``'s engine, without connecting to its (maybe missing) database."""
-    if connection.vendor == "postgresql":
-        with connection._nodb_cursor() as cursor:
-            return _server_fingerprint(cursor)
-    return fingerprints.compute(fingerprints.engine_of(connection))
 
 
 # --- SQLite ------------------------------------------------------------------------------
@@ -241,11 +232,6 @@ def postgres_template_name(fp) -> str:
     return f"{settings.DBINIT_TEMPLATE_PREFIX}{fp.digest[:24]}"
 
 
-def _server_fingerprint(cursor):
-    cursor.execute("SHOW server_version_num")
-    return fingerprints.compute(f"postgresql {int(cursor.fetchone()[0]) // 10000}")
-
-
 def _stamp_of(cursor, name) -> tuple[bool, dict | None]:
     """(exists, stamped fingerprint) of database ``name``, read from the catalogue (no connection to it)."""
     cursor.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name])
@@ -267,14 +253,14 @@ def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, fr
     """
     qn = connection.ops.quote_name
     name = f"{(keep_as or settings.DBINIT_TEMPLATE_PREFIX)[:40]}_b{os.getpid()}_{os.urandom(3).hex()}"
-    with connection._nodb_cursor() as cursor:
+    with maintenance_cursor(connection) as cursor:
         cursor.execute(f"CREATE DATABASE {qn(name)}")
     try:
         with _scratch_connection(connection.settings_dict, name) as scratch:
             _fill_empty(scratch, fp, use, from_snapshot)
         yield name
         if keep_as:
-            with connection._nodb_cursor() as cursor:
+            with maintenance_cursor(connection) as cursor:
                 stamp = json.dumps({"digest": fp.digest, **fp.parts})
                 cursor.execute(f"COMMENT ON DATABASE {qn(name)} IS %s", [stamp])
                 # No session may hold a template open (it would block every clone): none is allowed.
@@ -283,7 +269,7 @@ def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, fr
             name = None
     finally:
         if name:
-            with connection._nodb_cursor() as cursor:
+            with maintenance_cursor(connection) as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {qn(name)} WITH (FORCE)")
 
 
@@ -292,8 +278,8 @@ def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
     use = TemplateUse()
     qn = connection.ops.quote_name
     try:
-        with connection._nodb_cursor() as cursor:
-            fp = _server_fingerprint(cursor)
+        with maintenance_cursor(connection) as cursor:
+            fp = fingerprints.for_server(connection)
             template = postgres_template_name(fp)
             exists, stamp = _stamp_of(cursor, template)
             reason = _mismatch(stamp, fp) if exists else None
@@ -335,3 +321,25 @@ def create_postgres_database(alias="default") -> tuple[bool, TemplateUse]:
         use.source = template
     return created, use
 
+
+
+# --- the committed snapshot ----------------------------------------------------------------
+def write_snapshot(connection):
+    """Migrate an empty scratch database and write its content as the snapshot; returns (path, fingerprint).
+
+    Always by migrating (never from the snapshot being replaced).
+    """
+    import tempfile
+
+    fp = fingerprints.for_server(connection)
+    if connection.vendor == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="dbinit-snapshot-") as folder:
+            scratch = Path(folder) / "snapshot.sqlite3"
+            fill_empty_sqlite(connection.settings_dict, scratch, fp, from_snapshot=False)
+            body = snapshots.dump_sqlite(scratch)
+    elif connection.vendor == "postgresql":
+        with scratch_postgres_database(connection, fp, from_snapshot=False) as name:
+            body = snapshots.dump_postgres(connection.settings_dict, name)
+    else:
+        raise DbinitError(errors.E003, engine=connection.settings_dict["ENGINE"])
+    return snapshots.write(connection.vendor, fp, body), fp

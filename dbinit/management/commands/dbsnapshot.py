@@ -2,7 +2,7 @@
 
 from django.db import DatabaseError, connections
 
-from dbinit import snapshots
+from dbinit import snapshots, templates
 from dbinit.commandbase import DbinitCommand
 from dbinit.database import classify
 from dbinit.errors import DbinitError
@@ -34,7 +34,7 @@ class Command(DbinitCommand):
                     self.render({"snapshot": str(path), "status": "current"}, options,
                                 f"Snapshot {path} matches the migration files.")
                     return
-                path, fp = snapshots.write(connection)
+                path, fp = templates.write_snapshot(connection)
             except DbinitError as exc:
                 self.fail(exc)
             except DatabaseError as exc:
