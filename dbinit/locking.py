@@ -195,3 +195,21 @@ def advisory_lock_holder(connection) -> dict | None:
     if row is None:
         return None
     return {"pid": row[0], "state": row[1], "idle_seconds": float(row[2] or 0), "application": row[3]}
+
+
+def file_lock_holder(connection) -> str | None:
+    """Who holds the SQLite initialisation lock right now (the pid it wrote), or None when it is free."""
+    import fcntl
+
+    path = lock_file_for(connection)
+    if path is None or not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return path.read_text().strip() or "?"
+    finally:
+        os.close(fd)
