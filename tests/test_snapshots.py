@@ -91,3 +91,24 @@ def test_dbsnapshot_check_fails_when_there_is_no_snapshot(tmp_path, engine):
     proc = manage("dbsnapshot", "--check", db=db, env={"DBINIT_SNAPSHOT_DIR": str(tmp_path / "none")})
     assert proc.returncode == 1
     assert "dbinit.W100" in proc.stderr and "it does not exist" in proc.stderr
+
+
+def test_a_snapshot_that_cannot_be_loaded_is_ignored_and_the_migrations_run(engine, tmp_path, snapshot_env):
+    env, path = snapshot_env
+    with open(path, encoding="utf-8") as fh:
+        header, stamp_line, _ = fh.read().split("\n", 2)
+    with open(path, "w", encoding="utf-8") as fh:  # the right fingerprint, a broken body
+        fh.write(f"{header}\n{stamp_line}\nCREATE TABLE half_written (\n")
+    db = ScratchDatabase.new(engine, tmp_path / "db")
+    try:
+        result = initdb(db, env)
+        detail = result["database"]["detail"]
+        [ignored] = detail["templates_ignored"]
+        assert ignored["id"] == "dbinit.I018" and "could not be loaded" in ignored["message"]
+        assert detail["snapshot"] is None and detail["template_built"] is True
+        assert "half_written" not in db.tables()
+        assert result["migrate"]["created"] == 0  # the template, built by migrating, had them all
+        stamp = json.loads(db.scalar("SELECT value FROM dbinit_metadata WHERE key = 'migration_fingerprint'"))
+        assert len(db.applied_migrations()) == stamp["applied"] == stamp["files"]
+    finally:
+        db.drop()
