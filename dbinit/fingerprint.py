@@ -47,6 +47,14 @@ class Fingerprint:
     def short(self) -> str:
         return self.digest[:12]
 
+    def mismatch(self, stamp: dict | None) -> str | None:
+        """Why something stamped ``stamp`` (a template, a snapshot) cannot stand for this fingerprint; None if it can."""
+        if not stamp or "digest" not in stamp:
+            return "it carries no fingerprint"
+        if stamp["digest"] != self.digest:
+            return "its fingerprint differs (" + (", ".join(self.differences(stamp)) or "digest") + ")"
+        return None
+
     def differences(self, other_parts: dict) -> list[str]:
         """Which parts differ from ``other_parts`` (another fingerprint's), e.g. ``['django 5.2 != 4.2']``."""
         found = []
@@ -199,9 +207,9 @@ def unchanged(connection) -> Fingerprint | None:
     if not remembered:
         return None
     fingerprint = current(connection)
-    if remembered.get("digest") != fingerprint.digest:
-        logger.info("Migration fingerprint changed (%s): loading the migration graph",
-                    ", ".join(fingerprint.differences(remembered)) or "digest")
+    reason = fingerprint.mismatch(remembered)
+    if reason:
+        logger.info("Migration set not as last verified (%s): loading the migration graph", reason)
         return None
     if applied != remembered.get("applied"):
         logger.info("Applied-migration records changed since the last verification")

@@ -56,21 +56,12 @@ def read_stamp(path: Path) -> dict | None:
     return None
 
 
-def mismatch(stamp: dict | None, fp) -> str | None:
-    """Why a snapshot stamped ``stamp`` cannot stand for ``fp`` (None: it can)."""
-    if not stamp or "digest" not in stamp:
-        return "it has no fingerprint header"
-    if stamp["digest"] != fp.digest:
-        return "its fingerprint differs (" + (", ".join(fp.differences(stamp)) or "digest") + ")"
-    return None
-
-
 def usable(vendor: str, fp) -> tuple[Path | None, DbinitError | None]:
     """(the snapshot to load, None) when it matches ``fp``; (None, I018) when one exists but does not."""
     path = snapshot_path(vendor)
     if not path.exists():
         return None, None
-    reason = mismatch(read_stamp(path), fp)
+    reason = fp.mismatch(read_stamp(path))
     if reason:
         error = DbinitError(errors.I018, path=str(path), state=f"was ignored: {reason}")
         logger.info("%s %s", error.code, error.message)
@@ -160,5 +151,5 @@ def stale(connection, missing_ok=True, fp=None) -> DbinitError | None:
     path = snapshot_path(connection.vendor)
     if not path.exists():
         return None if missing_ok else DbinitError(errors.W100, path=str(path), reason="it does not exist")
-    reason = mismatch(read_stamp(path), fp or fingerprint.for_server(connection))
+    reason = (fp or fingerprint.for_server(connection)).mismatch(read_stamp(path))
     return DbinitError(errors.W100, path=str(path), reason=reason) if reason else None

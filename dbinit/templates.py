@@ -85,15 +85,6 @@ def _ignored(where, reason) -> DbinitError:
     return error
 
 
-def _mismatch(stamped: dict | None, fp) -> str | None:
-    """Why a template stamped ``stamped`` cannot stand for ``fp`` (None: it can)."""
-    if not stamped or "digest" not in stamped:
-        return "it carries no fingerprint"
-    if stamped["digest"] != fp.digest:
-        return "its fingerprint differs (" + (", ".join(fp.differences(stamped)) or "digest") + ")"
-    return None
-
-
 @contextmanager
 def _scratch_connection(settings_dict, name):
     """A connection to database ``name`` with otherwise the same settings, under a temporary alias."""
@@ -208,7 +199,7 @@ def restore_sqlite(connection, target: Path) -> TemplateUse:
     template = sqlite_template(fp)
     if template.exists():
         try:
-            reason = _mismatch(read_sqlite_stamp(template), fp)
+            reason = fp.mismatch(read_sqlite_stamp(template))
         except (sqlite3.DatabaseError, ValueError) as exc:
             reason = f"it is damaged ({str(exc).strip() or type(exc).__name__})"
         if reason:
@@ -282,7 +273,7 @@ def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
             fp = fingerprints.for_server(connection)
             template = postgres_template_name(fp)
             exists, stamp = _stamp_of(cursor, template)
-            reason = _mismatch(stamp, fp) if exists else None
+            reason = fp.mismatch(stamp) if exists else None
             if exists and not reason:
                 return template, use
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [BUILD_LOCK_KEY])
@@ -291,7 +282,7 @@ def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
                 return None, use
             try:
                 exists, stamp = _stamp_of(cursor, template)  # built while we asked for the lock?
-                reason = _mismatch(stamp, fp) if exists else None
+                reason = fp.mismatch(stamp) if exists else None
                 if reason:
                     use.ignored.append(_ignored(template, reason))
                     cursor.execute(f"DROP DATABASE IF EXISTS {qn(template)} WITH (FORCE)")
