@@ -35,7 +35,7 @@ from django.db import DatabaseError
 logger = logging.getLogger("dbinit")
 
 KEY = "migration_fingerprint"
-SCHEMA_SETTINGS = ("INSTALLED_APPS", "AUTH_USER_MODEL", "MIGRATION_MODULES", "DEFAULT_AUTO_FIELD")
+SCHEMA_SETTINGS = ("INSTALLED_APPS", "AUTH_USER_MODEL", "MIGRATION_MODULES", "DEFAULT_AUTO_FIELD", "DATABASE_ROUTERS")
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,10 @@ class Fingerprint:
     def differences(self, other_parts: dict) -> list[str]:
         """Which parts differ from ``other_parts`` (another fingerprint's), e.g. ``['django 5.2 != 4.2']``."""
         found = []
-        for key in ("django", "engine", "settings", "migrations"):
+        for key in ("django", "engine", "alias", "settings", "migrations"):
             mine, theirs = self.parts.get(key), other_parts.get(key)
             if mine != theirs:
-                found.append(f"{key} {mine} != {theirs}" if key in ("django", "engine") else f"{key} changed")
+                found.append(f"{key} {mine} != {theirs}" if key in ("django", "engine", "alias") else f"{key} changed")
         return found
 
 
@@ -104,8 +104,11 @@ def engine_of(connection) -> str:
     return connection.vendor
 
 
-def compute(engine: str, *, django_version: str | None = None) -> Fingerprint:
-    """The fingerprint of the migration files on disk for ``engine`` (see :func:`engine_of`)."""
+def compute(engine: str, *, alias: str = "default", django_version: str | None = None) -> Fingerprint:
+    """The fingerprint of the migration files on disk for ``engine`` (see :func:`engine_of`).
+
+    ``alias``: the routers decide per alias what migrate builds there, so it is a part too.
+    """
     from django.conf import settings
 
     files = hashlib.sha256()
@@ -119,6 +122,7 @@ def compute(engine: str, *, django_version: str | None = None) -> Fingerprint:
     parts = {
         "django": django_version or django.get_version(),
         "engine": engine,
+        "alias": alias,
         "settings": hashlib.sha256(json.dumps(schema_settings, sort_keys=True, default=str).encode()).hexdigest(),
         "migrations": files.hexdigest(),
         "files": count,
@@ -129,7 +133,7 @@ def compute(engine: str, *, django_version: str | None = None) -> Fingerprint:
 
 def current(connection) -> Fingerprint:
     """The fingerprint of the files on disk for ``connection``'s engine (connects if needed)."""
-    return compute(engine_of(connection))
+    return compute(engine_of(connection), alias=connection.alias)
 
 
 def for_server(connection) -> Fingerprint:
@@ -142,7 +146,7 @@ def for_server(connection) -> Fingerprint:
 
         with maintenance_cursor(connection) as cursor:
             cursor.execute("SHOW server_version_num")
-            return compute(f"postgresql {int(cursor.fetchone()[0]) // 10000}")
+            return compute(f"postgresql {int(cursor.fetchone()[0]) // 10000}", alias=connection.alias)
     return current(connection)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from . import database as db
 from . import errors, routing
@@ -407,16 +407,18 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
 
 def check_snapshot(ctx: HealthContext) -> list[Finding]:
     """The committed snapshot (manage.py dbsnapshot) still matches the migration files."""
+    from . import snapshots
     from .fingerprint import current
-    from .snapshots import snapshot_path, stale
 
     name = "snapshot"
-    problem = stale(ctx.connection, fp=current(ctx.connection))
+    if ctx.alias != DEFAULT_DB_ALIAS:  # the committed snapshot is what migrate makes of the default database
+        return []
+    fp = current(ctx.connection)
+    problem = snapshots.stale(ctx.connection, fp=fp)
     if problem:
         return [Finding.problem(name, problem)]
-    path = snapshot_path(ctx.connection.vendor)
-    state = "matches the migration files" if path.exists() else "does not exist (optional)"
-    return [Finding.result(name, errors.I018, path=str(path), state=state)]
+    return [Finding.result(name, errors.I018, path=str(snapshots.snapshot_path(ctx.connection.vendor)),
+                           state=snapshots.state(ctx.connection, fp))]
 
 
 # name -> (function, needs the database)

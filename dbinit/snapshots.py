@@ -140,16 +140,33 @@ def write(vendor: str, fp, body: str) -> Path:
     return path
 
 
-def stale(connection, missing_ok=True, fp=None) -> DbinitError | None:
+def stale(connection, strict=False, fp=None) -> DbinitError | None:
     """W100 when the committed snapshot for this engine does not match the files on disk.
 
-    ``missing_ok``: no snapshot at all is not stale (dbhealth); ``dbsnapshot --check`` says it is.
+    ``strict`` (``dbsnapshot --check``, CI): any difference, or no snapshot at all, is stale.
+    Otherwise (dbhealth) a missing snapshot, or one written for other schema settings (another
+    settings module, with other apps), is not this configuration's to judge: not stale.
     ``fp``: the current fingerprint if known (else computed without needing the database to exist).
     """
     from . import fingerprint
 
     path = snapshot_path(connection.vendor)
     if not path.exists():
-        return None if missing_ok else DbinitError(errors.W100, path=str(path), reason="it does not exist")
-    reason = (fp or fingerprint.for_server(connection)).mismatch(read_stamp(path))
+        return DbinitError(errors.W100, path=str(path), reason="it does not exist") if strict else None
+    fp = fp or fingerprint.for_server(connection)
+    stamp = read_stamp(path)
+    if not strict and stamp and stamp.get("settings") != fp.parts["settings"]:
+        return None
+    reason = fp.mismatch(stamp)
     return DbinitError(errors.W100, path=str(path), reason=reason) if reason else None
+
+
+def state(connection, fp) -> str:
+    """For dbhealth's informational line: what the snapshot is to this configuration."""
+    path = snapshot_path(connection.vendor)
+    if not path.exists():
+        return "does not exist (optional)"
+    stamp = read_stamp(path)
+    if stamp and stamp.get("settings") != fp.parts["settings"]:
+        return "was written for other schema settings (another settings module); not checked"
+    return "matches the migration files"

@@ -25,7 +25,6 @@ types, permissions and reference rows (tests/test_templates.py compares them).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -44,7 +43,6 @@ from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
 
-_aliases = itertools.count(1)
 # Key of the PostgreSQL advisory lock (in the maintenance database) held while building a template.
 BUILD_LOCK_KEY = 0x6462696E69740002
 
@@ -86,17 +84,21 @@ def _ignored(where, reason) -> DbinitError:
 
 
 @contextmanager
-def _scratch_connection(settings_dict, name):
-    """A connection to database ``name`` with otherwise the same settings, under a temporary alias."""
-    alias = f"dbinit_template_{os.getpid()}_{next(_aliases)}"
-    connections.settings[alias] = {**settings_dict, "NAME": name}
+def _scratch_connection(connection, name):
+    """``connection`` pointed at database ``name`` for a while, as Django's test runner does it.
+
+    The alias stays the same, so the routers decide what is migrated there exactly as they
+    would for the real database (``migrate --database ALIAS``).
+    """
+    original = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = name
     try:
-        yield connections[alias]
+        yield connection
     finally:
         with suppress(DatabaseError):
-            connections[alias].close()
-        del connections[alias]
-        del connections.settings[alias]
+            connection.close()
+        connection.settings_dict["NAME"] = original
 
 
 def _fill_empty(connection, fp, use: TemplateUse | None, from_snapshot=True):
@@ -171,19 +173,19 @@ def _sqlite_copy(source: Path, target: Path) -> bool:
             partial.unlink()
 
 
-def fill_empty_sqlite(settings_dict, path: Path, fp, use: TemplateUse | None = None, from_snapshot=True):
+def fill_empty_sqlite(connection, path: Path, fp, use: TemplateUse | None = None, from_snapshot=True):
     """Make the new SQLite file ``path`` what ``migrate`` makes of an empty one."""
-    with _scratch_connection(settings_dict, str(path)) as connection:
+    with _scratch_connection(connection, str(path)):
         _fill_empty(connection, fp, use, from_snapshot)
 
 
-def _build_sqlite(settings_dict, template: Path, fp, use: TemplateUse) -> None:
+def _build_sqlite(connection, template: Path, fp, use: TemplateUse) -> None:
     template.parent.mkdir(parents=True, exist_ok=True)
     building = template.with_name(f".{template.name}.{os.getpid()}.building")
     with suppress(FileNotFoundError):
         building.unlink()
     try:
-        fill_empty_sqlite(settings_dict, building, fp, use)
+        fill_empty_sqlite(connection, building, fp, use)
         os.replace(building, template)  # a reader sees the old template or the whole new one
     finally:
         with suppress(FileNotFoundError):
@@ -206,7 +208,7 @@ def restore_sqlite(connection, target: Path) -> TemplateUse:
             use.ignored.append(_ignored(str(template), reason))
     if not template.exists() or use.ignored:
         try:
-            _build_sqlite(connection.settings_dict, template, fp, use)
+            _build_sqlite(connection, template, fp, use)
         except (DbinitError, DatabaseError, sqlite3.Error, OSError) as exc:
             # The normal path migrates the real database and reports the failure properly.
             logger.info("Template %s not built (%s); migrating normally", template, exc)
@@ -247,8 +249,8 @@ def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, fr
     with maintenance_cursor(connection) as cursor:
         cursor.execute(f"CREATE DATABASE {qn(name)}")
     try:
-        with _scratch_connection(connection.settings_dict, name) as scratch:
-            _fill_empty(scratch, fp, use, from_snapshot)
+        with _scratch_connection(connection, name):
+            _fill_empty(connection, fp, use, from_snapshot)
         yield name
         if keep_as:
             with maintenance_cursor(connection) as cursor:
@@ -326,7 +328,7 @@ def write_snapshot(connection):
     if connection.vendor == "sqlite":
         with tempfile.TemporaryDirectory(prefix="dbinit-snapshot-") as folder:
             scratch = Path(folder) / "snapshot.sqlite3"
-            fill_empty_sqlite(connection.settings_dict, scratch, fp, from_snapshot=False)
+            fill_empty_sqlite(connection, scratch, fp, from_snapshot=False)
             body = snapshots.dump_sqlite(scratch)
     elif connection.vendor == "postgresql":
         with scratch_postgres_database(connection, fp, from_snapshot=False) as name:

@@ -1,5 +1,5 @@
 -- dbinit snapshot: what migrate makes of an empty database. Written by python manage.py dbsnapshot; do not edit.
--- dbinit fingerprint: {"digest": "36083c3ea0b3938d9c38b46603eade643cde529b4316f72793534e7a24c006b6", "django": "5.2.19", "engine": "postgresql 15", "files": 26, "migrations": "fe148abd4ae3796ad6ef5ea47fb71f89d13278e1516f93110231eaac70e515e2", "settings": "f05bd3994595f4ba5e5101cdd13a74e4b09b3de3fe78838e2a0cc08b4555871e"}
+-- dbinit fingerprint: {"alias": "default", "digest": "3d50526cf6a3018c2299ff0a97cab667eae29c857827da10d136c3b9736a432d", "django": "5.2.19", "engine": "postgresql 15", "files": 26, "migrations": "fe148abd4ae3796ad6ef5ea47fb71f89d13278e1516f93110231eaac70e515e2", "settings": "11c369666b86ece63fbd53c4718ff918fc274b0afc0d4ec6b2f1f82c5ef1c5c7"}
 --
 -- PostgreSQL database dump
 --
@@ -497,39 +497,39 @@ INSERT INTO public.auth_permission VALUES (44, 'Can view user', 11, 'view_user')
 -- Data for Name: dbinit_metadata; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.dbinit_metadata VALUES ('migration_fingerprint', '{"digest": "36083c3ea0b3938d9c38b46603eade643cde529b4316f72793534e7a24c006b6", "applied": 26, "django": "5.2.19", "engine": "postgresql 15", "settings": "f05bd3994595f4ba5e5101cdd13a74e4b09b3de3fe78838e2a0cc08b4555871e", "migrations": "fe148abd4ae3796ad6ef5ea47fb71f89d13278e1516f93110231eaac70e515e2", "files": 26}', '2026-11-26 03:02:00.716351+00');
+INSERT INTO public.dbinit_metadata VALUES ('migration_fingerprint', '{"digest": "3d50526cf6a3018c2299ff0a97cab667eae29c857827da10d136c3b9736a432d", "applied": 26, "django": "5.2.19", "engine": "postgresql 15", "alias": "default", "settings": "11c369666b86ece63fbd53c4718ff918fc274b0afc0d4ec6b2f1f82c5ef1c5c7", "migrations": "fe148abd4ae3796ad6ef5ea47fb71f89d13278e1516f93110231eaac70e515e2", "files": 26}', '2026-11-26 03:36:25.265217+00');
 
 
 --
 -- Data for Name: dbinit_migrationchecksum; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.dbinit_migrationchecksum VALUES (1, 'tenants', '0001_initial', '665351a360908347ef7ca0fb69a7ccfd5158a018071b3847181117dd217bbfec', '2026-11-26 03:02:00.678743+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (2, 'tenants', '0002_seed_system_tenant', '28928ec3e5a3ab0fbe76ddc1cdd0970a180367f6780ccbf0d8594ff92dca1056', '2026-11-26 03:02:00.678762+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (3, 'contenttypes', '0001_initial', '35ed8489a147e0b42a15c21b5d4f0e8940de6f73fb326e9d6dea91b4d0b953cc', '2026-11-26 03:02:00.678767+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (4, 'contenttypes', '0002_remove_content_type_name', '7d36494075750f0ed3c0f68d0cb1548eba59cc593f52f691f6cc37a043083766', '2026-11-26 03:02:00.678771+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (5, 'auth', '0001_initial', '845cff319606332f49ef20ce165d1a17e522c426c5e56d7616133e9e4eaba5ef', '2026-11-26 03:02:00.678776+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (6, 'auth', '0002_alter_permission_name_max_length', 'feaf97e0e8f7d148bec3db9bab2349c5e15888117c1ff2829deff63ef9e16cff', '2026-11-26 03:02:00.678781+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (7, 'auth', '0003_alter_user_email_max_length', '9d5657b4db9872dc26c2d634c2f5911a3d69ab1d8552af4c6d633bc4001dfabf', '2026-11-26 03:02:00.678786+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (8, 'auth', '0004_alter_user_username_opts', '9538db342c9a9bec4ca12b3137fb80772c4ea4afb861e8647a2962b1ea58344a', '2026-11-26 03:02:00.67879+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (9, 'auth', '0005_alter_user_last_login_null', '79f60a35dc000fdd427bc05c85233ae5b9c4ada078ff0688fc9f78604bf7eaee', '2026-11-26 03:02:00.678795+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (10, 'auth', '0006_require_contenttypes_0002', '00cb16e3405f14b62dbeffa15c68c9030291e4ddd513d733648ba460d6c5e781', '2026-11-26 03:02:00.6788+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (11, 'auth', '0007_alter_validators_add_error_messages', '115db87dc327530fb5e1964ba3d03f9746492f90600406947be39f54f6cc042f', '2026-11-26 03:02:00.678804+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (12, 'auth', '0008_alter_user_username_max_length', '02857f65f7d648147a5d12596b200a83e29145391d3f986ceb84b3b865a2c351', '2026-11-26 03:02:00.678809+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (13, 'auth', '0009_alter_user_last_name_max_length', '19a89500e7f108a7397da9b1733181f92105f758663b3685b60f5c2da384d76e', '2026-11-26 03:02:00.678814+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (14, 'auth', '0010_alter_group_name_max_length', '0963ed6498ac0b3a8430b6ca34c1b4a4b1d5f55b43d3db902f15a03ff74b14cd', '2026-11-26 03:02:00.678818+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (15, 'auth', '0011_update_proxy_permissions', '85a5dde708dc4b6111e1bc71ce723ecfba7b1f8aedecfd130900ff7782765436', '2026-11-26 03:02:00.678823+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (16, 'auth', '0012_alter_user_first_name_max_length', '6cefbc9f80903763ff8492a537a22836ef69f2227e19d402509b8099d2baecb0', '2026-11-26 03:02:00.678827+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (17, 'accounts', '0001_initial', '1a8ec621a4c4287417ac106a735a6500d18cd4eebbde4d5bac80e2d0b8a81640', '2026-11-26 03:02:00.678832+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (18, 'accounts', '0002_seed_system_roles', 'a6c12135d33bfe9ce994c1132c5ccdfa5c92052bf5ef037a3ce70b242a2f086f', '2026-11-26 03:02:00.678837+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (19, 'accounts', '0003_user_admins_index', '40b6d514b51c5a052a9ff4831e50402d58632f8166c61d68cd08f842f666978b', '2026-11-26 03:02:00.678841+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (20, 'admin', '0001_initial', 'f4716989d9815b6231f0d7291754835e008c96818447fe57984bbf8985883335', '2026-11-26 03:02:00.678846+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (21, 'admin', '0002_logentry_remove_auto_add', '2c127e659a2236edea0ed57eccd38786ae84e365790a80b96b758c617f50be43', '2026-11-26 03:02:00.678851+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (22, 'admin', '0003_logentry_add_action_flag_choices', '02700a827190720e5c417495a395071b6baa28a34e74bc8f90824afaafc01841', '2026-11-26 03:02:00.678856+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (23, 'dbinit', '0001_initial', '8c1b23dc5eb006841e17572eb67890949af0a3f20526a06a19dbc305b5fba29f', '2026-11-26 03:02:00.67886+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (24, 'dbinit', '0002_run_ordering', 'edfbdd61a7194b4e9468af1070c99f140fa8015eb0ce9a93b90351cb8d48cca1', '2026-11-26 03:02:00.678865+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (25, 'dbinit', '0003_metadata', 'db1dbe6aff2b3b4b0ab9e889e57f42390271662ac1897168437ff3943cafd7ab', '2026-11-26 03:02:00.678869+00');
-INSERT INTO public.dbinit_migrationchecksum VALUES (26, 'sessions', '0001_initial', '2aa438e2393ee5135c4dda94bfde65fd49e8300f1c3f93bed25ae3a09f2f69b9', '2026-11-26 03:02:00.678874+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (1, 'tenants', '0001_initial', '665351a360908347ef7ca0fb69a7ccfd5158a018071b3847181117dd217bbfec', '2026-11-26 03:36:25.157946+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (2, 'tenants', '0002_seed_system_tenant', '28928ec3e5a3ab0fbe76ddc1cdd0970a180367f6780ccbf0d8594ff92dca1056', '2026-11-26 03:36:25.157964+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (3, 'contenttypes', '0001_initial', '35ed8489a147e0b42a15c21b5d4f0e8940de6f73fb326e9d6dea91b4d0b953cc', '2026-11-26 03:36:25.157969+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (4, 'contenttypes', '0002_remove_content_type_name', '7d36494075750f0ed3c0f68d0cb1548eba59cc593f52f691f6cc37a043083766', '2026-11-26 03:36:25.157974+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (5, 'auth', '0001_initial', '845cff319606332f49ef20ce165d1a17e522c426c5e56d7616133e9e4eaba5ef', '2026-11-26 03:36:25.157979+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (6, 'auth', '0002_alter_permission_name_max_length', 'feaf97e0e8f7d148bec3db9bab2349c5e15888117c1ff2829deff63ef9e16cff', '2026-11-26 03:36:25.157983+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (7, 'auth', '0003_alter_user_email_max_length', '9d5657b4db9872dc26c2d634c2f5911a3d69ab1d8552af4c6d633bc4001dfabf', '2026-11-26 03:36:25.157988+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (8, 'auth', '0004_alter_user_username_opts', '9538db342c9a9bec4ca12b3137fb80772c4ea4afb861e8647a2962b1ea58344a', '2026-11-26 03:36:25.157992+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (9, 'auth', '0005_alter_user_last_login_null', '79f60a35dc000fdd427bc05c85233ae5b9c4ada078ff0688fc9f78604bf7eaee', '2026-11-26 03:36:25.157998+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (10, 'auth', '0006_require_contenttypes_0002', '00cb16e3405f14b62dbeffa15c68c9030291e4ddd513d733648ba460d6c5e781', '2026-11-26 03:36:25.158002+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (11, 'auth', '0007_alter_validators_add_error_messages', '115db87dc327530fb5e1964ba3d03f9746492f90600406947be39f54f6cc042f', '2026-11-26 03:36:25.158007+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (12, 'auth', '0008_alter_user_username_max_length', '02857f65f7d648147a5d12596b200a83e29145391d3f986ceb84b3b865a2c351', '2026-11-26 03:36:25.158011+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (13, 'auth', '0009_alter_user_last_name_max_length', '19a89500e7f108a7397da9b1733181f92105f758663b3685b60f5c2da384d76e', '2026-11-26 03:36:25.158016+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (14, 'auth', '0010_alter_group_name_max_length', '0963ed6498ac0b3a8430b6ca34c1b4a4b1d5f55b43d3db902f15a03ff74b14cd', '2026-11-26 03:36:25.15802+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (15, 'auth', '0011_update_proxy_permissions', '85a5dde708dc4b6111e1bc71ce723ecfba7b1f8aedecfd130900ff7782765436', '2026-11-26 03:36:25.158025+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (16, 'auth', '0012_alter_user_first_name_max_length', '6cefbc9f80903763ff8492a537a22836ef69f2227e19d402509b8099d2baecb0', '2026-11-26 03:36:25.15803+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (17, 'accounts', '0001_initial', '1a8ec621a4c4287417ac106a735a6500d18cd4eebbde4d5bac80e2d0b8a81640', '2026-11-26 03:36:25.158034+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (18, 'accounts', '0002_seed_system_roles', 'a6c12135d33bfe9ce994c1132c5ccdfa5c92052bf5ef037a3ce70b242a2f086f', '2026-11-26 03:36:25.158039+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (19, 'accounts', '0003_user_admins_index', '40b6d514b51c5a052a9ff4831e50402d58632f8166c61d68cd08f842f666978b', '2026-11-26 03:36:25.158043+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (20, 'admin', '0001_initial', 'f4716989d9815b6231f0d7291754835e008c96818447fe57984bbf8985883335', '2026-11-26 03:36:25.158048+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (21, 'admin', '0002_logentry_remove_auto_add', '2c127e659a2236edea0ed57eccd38786ae84e365790a80b96b758c617f50be43', '2026-11-26 03:36:25.158053+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (22, 'admin', '0003_logentry_add_action_flag_choices', '02700a827190720e5c417495a395071b6baa28a34e74bc8f90824afaafc01841', '2026-11-26 03:36:25.158058+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (23, 'dbinit', '0001_initial', '8c1b23dc5eb006841e17572eb67890949af0a3f20526a06a19dbc305b5fba29f', '2026-11-26 03:36:25.158063+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (24, 'dbinit', '0002_run_ordering', 'edfbdd61a7194b4e9468af1070c99f140fa8015eb0ce9a93b90351cb8d48cca1', '2026-11-26 03:36:25.158068+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (25, 'dbinit', '0003_metadata', 'db1dbe6aff2b3b4b0ab9e889e57f42390271662ac1897168437ff3943cafd7ab', '2026-11-26 03:36:25.158073+00');
+INSERT INTO public.dbinit_migrationchecksum VALUES (26, 'sessions', '0001_initial', '2aa438e2393ee5135c4dda94bfde65fd49e8300f1c3f93bed25ae3a09f2f69b9', '2026-11-26 03:36:25.158077+00');
 
 
 --
@@ -559,32 +559,32 @@ INSERT INTO public.django_content_type VALUES (11, 'accounts', 'user');
 -- Data for Name: django_migrations; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.django_migrations VALUES (1, 'tenants', '0001_initial', '2026-11-26 03:01:59.960785+00');
-INSERT INTO public.django_migrations VALUES (2, 'tenants', '0002_seed_system_tenant', '2026-11-26 03:01:59.97757+00');
-INSERT INTO public.django_migrations VALUES (3, 'contenttypes', '0001_initial', '2026-11-26 03:02:00.006939+00');
-INSERT INTO public.django_migrations VALUES (4, 'contenttypes', '0002_remove_content_type_name', '2026-11-26 03:02:00.022871+00');
-INSERT INTO public.django_migrations VALUES (5, 'auth', '0001_initial', '2026-11-26 03:02:00.14647+00');
-INSERT INTO public.django_migrations VALUES (6, 'auth', '0002_alter_permission_name_max_length', '2026-11-26 03:02:00.151356+00');
-INSERT INTO public.django_migrations VALUES (7, 'auth', '0003_alter_user_email_max_length', '2026-11-26 03:02:00.163424+00');
-INSERT INTO public.django_migrations VALUES (8, 'auth', '0004_alter_user_username_opts', '2026-11-26 03:02:00.169615+00');
-INSERT INTO public.django_migrations VALUES (9, 'auth', '0005_alter_user_last_login_null', '2026-11-26 03:02:00.18163+00');
-INSERT INTO public.django_migrations VALUES (10, 'auth', '0006_require_contenttypes_0002', '2026-11-26 03:02:00.183642+00');
-INSERT INTO public.django_migrations VALUES (11, 'auth', '0007_alter_validators_add_error_messages', '2026-11-26 03:02:00.198791+00');
-INSERT INTO public.django_migrations VALUES (12, 'auth', '0008_alter_user_username_max_length', '2026-11-26 03:02:00.211208+00');
-INSERT INTO public.django_migrations VALUES (13, 'auth', '0009_alter_user_last_name_max_length', '2026-11-26 03:02:00.217734+00');
-INSERT INTO public.django_migrations VALUES (14, 'auth', '0010_alter_group_name_max_length', '2026-11-26 03:02:00.235473+00');
-INSERT INTO public.django_migrations VALUES (15, 'auth', '0011_update_proxy_permissions', '2026-11-26 03:02:00.249976+00');
-INSERT INTO public.django_migrations VALUES (16, 'auth', '0012_alter_user_first_name_max_length', '2026-11-26 03:02:00.263442+00');
-INSERT INTO public.django_migrations VALUES (17, 'accounts', '0001_initial', '2026-11-26 03:02:00.467322+00');
-INSERT INTO public.django_migrations VALUES (18, 'accounts', '0002_seed_system_roles', '2026-11-26 03:02:00.501078+00');
-INSERT INTO public.django_migrations VALUES (19, 'accounts', '0003_user_admins_index', '2026-11-26 03:02:00.527424+00');
-INSERT INTO public.django_migrations VALUES (20, 'admin', '0001_initial', '2026-11-26 03:02:00.564935+00');
-INSERT INTO public.django_migrations VALUES (21, 'admin', '0002_logentry_remove_auto_add', '2026-11-26 03:02:00.58673+00');
-INSERT INTO public.django_migrations VALUES (22, 'admin', '0003_logentry_add_action_flag_choices', '2026-11-26 03:02:00.601399+00');
-INSERT INTO public.django_migrations VALUES (23, 'dbinit', '0001_initial', '2026-11-26 03:02:00.639268+00');
-INSERT INTO public.django_migrations VALUES (24, 'dbinit', '0002_run_ordering', '2026-11-26 03:02:00.642054+00');
-INSERT INTO public.django_migrations VALUES (25, 'dbinit', '0003_metadata', '2026-11-26 03:02:00.652781+00');
-INSERT INTO public.django_migrations VALUES (26, 'sessions', '0001_initial', '2026-11-26 03:02:00.664299+00');
+INSERT INTO public.django_migrations VALUES (1, 'tenants', '0001_initial', '2026-11-26 03:36:24.03641+00');
+INSERT INTO public.django_migrations VALUES (2, 'tenants', '0002_seed_system_tenant', '2026-11-26 03:36:24.062883+00');
+INSERT INTO public.django_migrations VALUES (3, 'contenttypes', '0001_initial', '2026-11-26 03:36:24.10718+00');
+INSERT INTO public.django_migrations VALUES (4, 'contenttypes', '0002_remove_content_type_name', '2026-11-26 03:36:24.130927+00');
+INSERT INTO public.django_migrations VALUES (5, 'auth', '0001_initial', '2026-11-26 03:36:24.275153+00');
+INSERT INTO public.django_migrations VALUES (6, 'auth', '0002_alter_permission_name_max_length', '2026-11-26 03:36:24.29896+00');
+INSERT INTO public.django_migrations VALUES (7, 'auth', '0003_alter_user_email_max_length', '2026-11-26 03:36:24.314038+00');
+INSERT INTO public.django_migrations VALUES (8, 'auth', '0004_alter_user_username_opts', '2026-11-26 03:36:24.325804+00');
+INSERT INTO public.django_migrations VALUES (9, 'auth', '0005_alter_user_last_login_null', '2026-11-26 03:36:24.33821+00');
+INSERT INTO public.django_migrations VALUES (10, 'auth', '0006_require_contenttypes_0002', '2026-11-26 03:36:24.372697+00');
+INSERT INTO public.django_migrations VALUES (11, 'auth', '0007_alter_validators_add_error_messages', '2026-11-26 03:36:24.407191+00');
+INSERT INTO public.django_migrations VALUES (12, 'auth', '0008_alter_user_username_max_length', '2026-11-26 03:36:24.447203+00');
+INSERT INTO public.django_migrations VALUES (13, 'auth', '0009_alter_user_last_name_max_length', '2026-11-26 03:36:24.475401+00');
+INSERT INTO public.django_migrations VALUES (14, 'auth', '0010_alter_group_name_max_length', '2026-11-26 03:36:24.505142+00');
+INSERT INTO public.django_migrations VALUES (15, 'auth', '0011_update_proxy_permissions', '2026-11-26 03:36:24.536646+00');
+INSERT INTO public.django_migrations VALUES (16, 'auth', '0012_alter_user_first_name_max_length', '2026-11-26 03:36:24.562152+00');
+INSERT INTO public.django_migrations VALUES (17, 'accounts', '0001_initial', '2026-11-26 03:36:24.830878+00');
+INSERT INTO public.django_migrations VALUES (18, 'accounts', '0002_seed_system_roles', '2026-11-26 03:36:24.863081+00');
+INSERT INTO public.django_migrations VALUES (19, 'accounts', '0003_user_admins_index', '2026-11-26 03:36:24.883041+00');
+INSERT INTO public.django_migrations VALUES (20, 'admin', '0001_initial', '2026-11-26 03:36:24.949265+00');
+INSERT INTO public.django_migrations VALUES (21, 'admin', '0002_logentry_remove_auto_add', '2026-11-26 03:36:24.973498+00');
+INSERT INTO public.django_migrations VALUES (22, 'admin', '0003_logentry_add_action_flag_choices', '2026-11-26 03:36:25.007671+00');
+INSERT INTO public.django_migrations VALUES (23, 'dbinit', '0001_initial', '2026-11-26 03:36:25.071329+00');
+INSERT INTO public.django_migrations VALUES (24, 'dbinit', '0002_run_ordering', '2026-11-26 03:36:25.073574+00');
+INSERT INTO public.django_migrations VALUES (25, 'dbinit', '0003_metadata', '2026-11-26 03:36:25.103048+00');
+INSERT INTO public.django_migrations VALUES (26, 'sessions', '0001_initial', '2026-11-26 03:36:25.130943+00');
 
 
 --
@@ -597,7 +597,7 @@ INSERT INTO public.django_migrations VALUES (26, 'sessions', '0001_initial', '20
 -- Data for Name: tenants_tenant; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.tenants_tenant VALUES (1, 'System', 'system', true, '2026-11-26 03:01:59.976646+00', '2026-11-26 03:01:59.976667+00');
+INSERT INTO public.tenants_tenant VALUES (1, 'System', 'system', true, '2026-11-26 03:36:24.059822+00', '2026-11-26 03:36:24.059838+00');
 
 
 --

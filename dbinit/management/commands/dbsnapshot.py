@@ -27,7 +27,7 @@ class Command(DbinitCommand):
         with self.quiet_logger(options["verbosity"]):
             try:
                 if options["check"]:
-                    problem = snapshots.stale(connection, missing_ok=False)
+                    problem = snapshots.stale(connection, strict=True)
                     if problem:
                         self.fail(problem)
                     path = snapshots.snapshot_path(connection.vendor)
