@@ -130,9 +130,10 @@ def _poll_flock(fd, mode, info, path, deadline, timeout, step):
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            if time.monotonic() + delay > deadline:
+            now = time.monotonic()
+            if now >= deadline:  # the whole timeout waited out, not up to one poll less
                 raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
-            time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
+            time.sleep(min(delay, deadline - now))  # flock cannot wait with a timeout: poll, backing off to 0.1 s
             delay = min(delay * 1.5, 0.1)
 
 
