@@ -59,7 +59,7 @@ def test_eight_processes_initialise_one_empty_database(fresh_db, template_db):
 
 
 @pytest.mark.parametrize("templates_on", [False, True], ids=["migrating", "from-template"])
-def test_waiters_find_the_work_done_without_taking_the_lock_in_turn(fresh_db, templates, templates_on):
+def test_waiters_find_the_work_done_without_taking_the_lock_in_turn(fresh_db, template_db, templates, templates_on):
     """Waiters queue in shared mode: the holder's release wakes them all, and none takes the lock
     one after another only to find nothing to do (nor loads the migration graph again)."""
     extra = templates if templates_on else {}
@@ -77,7 +77,7 @@ def test_waiters_find_the_work_done_without_taking_the_lock_in_turn(fresh_db, te
     assert all(lock["summary"].endswith("another process initialised it") for lock in waiters)
     others = [lock for lock in locks if lock not in holders and lock not in waiters]
     assert all(lock["summary"] == "nothing to do (migration set as last verified)" for lock in others), others
-    assert_initialised_once(fresh_db)
+    assert_initialised_once(fresh_db, template_db)
 
 
 @pytest.mark.parametrize("marker", [
