@@ -101,6 +101,15 @@ DBINIT_BACKUP_DIR = env.str("DBINIT_BACKUP_DIR", default="") or None
 DBINIT_ADMIN_PASSWORD_FILE = env.str("DBINIT_ADMIN_PASSWORD_FILE", default="") or None
 # Bearer token that shows /health/ details to non-staff clients (monitoring); unset: staff only.
 DBINIT_HEALTH_TOKEN = conf.parse_token("DBINIT_HEALTH_TOKEN", env.str("DBINIT_HEALTH_TOKEN", default=""))
+# New databases copied from a verified template instead of replaying every migration
+# (dbinit.templates). Off in production by default: it builds extra databases on the server.
+DBINIT_TEMPLATES = conf.parse_choice(
+    "DBINIT_TEMPLATES", env.str("DBINIT_TEMPLATES", default=None), ("on", "off"), "off" if PRODUCTION else "on"
+)
+DBINIT_TEMPLATE_DIR = env.str("DBINIT_TEMPLATE_DIR", default="") or str(BASE_DIR / "var" / "templates")
+DBINIT_TEMPLATE_PREFIX = env.str("DBINIT_TEMPLATE_PREFIX", default="dbinit_template_")
+# The committed snapshots (manage.py dbsnapshot), one SQL file per engine.
+DBINIT_SNAPSHOT_DIR = env.str("DBINIT_SNAPSHOT_DIR", default="") or str(BASE_DIR / "snapshots")
 
 # --- database -----------------------------------------------------------------
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / ("test.sqlite3" if TESTING else "db.sqlite3")

@@ -212,8 +212,8 @@ def check_server_version(connection, step="connect"):
 
 
 # --- creating a missing PostgreSQL database ---------------------------------------------
-def create_postgres_database(alias="default", step="database") -> bool:
-    """``CREATE DATABASE`` through the server's maintenance database.
+def create_postgres_database(alias="default", step="database", template: str | None = None) -> bool:
+    """``CREATE DATABASE`` (``TEMPLATE template`` when given) through the server's maintenance database.
 
     Returns True if this process created it, False if another process won the
     race (several workers starting at once is normal, not an error).
@@ -222,11 +222,14 @@ def create_postgres_database(alias="default", step="database") -> bool:
 
     connection = connections[alias]
     name = check(connection.settings_dict["NAME"], step=step)
+    if template is not None:
+        check(template, step=step)
     for attempt in range(20):
         try:
             with maintenance_cursor(connection) as cursor:
                 # Quoted by psycopg2 (Django's quote_name does not double inner quotes).
-                cursor.execute(f"CREATE DATABASE {quote(cursor, name)}")
+                cursor.execute(f"CREATE DATABASE {quote(cursor, name)}"
+                               + (f" TEMPLATE {quote(cursor, template)}" if template else ""))
             break
         except DjangoDatabaseError as exc:
             pgcode = getattr(exc.__cause__, "pgcode", None)

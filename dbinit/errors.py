@@ -254,6 +254,15 @@ E072 = _e("E072", "Backup failed",
 E073 = _e("E073", "Repair left problems",
    "dbrepair could not fix everything: {remaining}.",
    "Follow the manual steps listed for each remaining problem.")
+# --- templates and snapshots ------------------------------------------
+W100 = _e("W100", "Snapshot stale",
+   "The committed snapshot {path} does not match the migration files: {reason}.",
+   "Run python manage.py dbsnapshot and commit the file (new databases load it instead of "
+   "replaying every migration).")
+E100 = _e("E100", "Snapshot not written",
+   "The snapshot could not be written: {reason}.",
+   "Install the PostgreSQL client tools (pg_dump) and check that the role may create databases, "
+   "then run python manage.py dbsnapshot again.")
 # --- start-up ---------------------------------------------------------
 C001 = _e("C001", "Start-up initialisation failed",
    "The server did not start: {reason}",
@@ -327,6 +336,16 @@ I010 = _e("I010", "Initialisation lock free", "Initialisation lock is free.", "N
 I011 = _e("I011", "Database environment", "The database was initialised for {environment}.", "Nothing to do.")
 I012 = _e("I012", "Database environment not recorded", "No environment recorded yet (initdb records it).",
    "Run python manage.py initdb.")
+I016 = _e("I016", "Migration set as last verified",
+   "The migration files and applied records match those of the last verified initialisation "
+   "(fingerprint {fingerprint}); the migration graph was not loaded.",
+   "Nothing to do. python manage.py dbhealth loads the graph for the full answer.")
+I017 = _e("I017", "Template ignored",
+   "The template {template} was not used: {reason}.",
+   "Nothing to do: the database was migrated normally and a matching template built for next time.")
+I018 = _e("I018", "Committed snapshot",
+   "The snapshot {path} {state}.",
+   "Nothing to do; python manage.py dbsnapshot writes it again from the migrations.")
 I026 = _e("I026", "No migration checksums yet", "No checksums recorded yet.",
    "Nothing to do: initdb and migrate record them as they apply migrations.")
 I027 = _e("I027", "Seed data not checked", "Seed data not checked: its tables are not there yet.",

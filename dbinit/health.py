@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from . import database as db
 from . import errors, routing
@@ -100,12 +100,13 @@ class HealthReport:
 class HealthContext:
     """What the checks share for one database: the connection and one migration loader."""
 
-    def __init__(self, alias="default", connect_timeout=0.0, hash_passwords=False):
+    def __init__(self, alias="default", connect_timeout=0.0, hash_passwords=False, trust_fingerprint=False):
         self.alias = alias
         self.connect_timeout = connect_timeout
         # Commands and start-up may hash the well-known password (once per hash value);
         # the /health/ probe never does: it reads the remembered verdicts only.
         self.hash_passwords = hash_passwords
+        self.trust_fingerprint = trust_fingerprint
         self.reachable = False
         self.tables: dict[str, set[str]] | None = None
         # Why dbinit must not write here (replica), from the settings; the server adds its own.
@@ -122,9 +123,18 @@ class HealthContext:
         return executor_reading_files_once(self.connection)
 
     @cached_property
+    def verified(self):
+        """The fingerprint, when trusted and the migration set is as last verified (no graph needed)."""
+        from .fingerprint import unchanged
+
+        return unchanged(self.connection) if self.trust_fingerprint else None
+
+    @cached_property
     def pending(self) -> list:
         from .migrations_state import pending_migrations
 
+        if self.verified:
+            return []
         return pending_migrations(self.executor)
 
     @cached_property
@@ -238,6 +248,8 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
     from .migrations_state import label, lost_records, records_missing_on_disk
 
     name = "migrations"
+    if ctx.verified:
+        return [Finding.result(name, errors.I016, fingerprint=ctx.verified.short)]
     loader = ctx.executor.loader
     found = []
     try:
@@ -416,6 +428,22 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
     return [Finding.result(name, errors.I028, status="info", holder=f"pid {pid}")]
 
 
+def check_snapshot(ctx: HealthContext) -> list[Finding]:
+    """The committed snapshot (manage.py dbsnapshot) still matches the migration files."""
+    from . import snapshots
+    from .fingerprint import current
+
+    name = "snapshot"
+    if ctx.alias != DEFAULT_DB_ALIAS:  # the committed snapshot is what migrate makes of the default database
+        return []
+    fp = current(ctx.connection)
+    problem = snapshots.stale(ctx.connection, fp=fp)
+    if problem:
+        return [Finding.problem(name, problem)]
+    return [Finding.result(name, errors.I018, path=str(snapshots.snapshot_path(ctx.connection.vendor)),
+                           state=snapshots.state(ctx.connection, fp))]
+
+
 # name -> (function, needs the database)
 CHECKS = {
     "configuration": (check_configuration, False),
@@ -424,6 +452,7 @@ CHECKS = {
     "migrations": (check_migrations, True),
     "model_changes": (check_model_changes, True),
     "checksums": (check_checksums, True),
+    "snapshot": (check_snapshot, True),
     "schema": (check_schema, True),
     "seed": (check_seed, True),
     "history": (check_history, True),
@@ -434,14 +463,17 @@ CONFIGURATION_CHECKS = [n for n, (_, needs_db) in CHECKS.items() if not needs_db
 
 
 def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0,
-        hash_passwords=False) -> HealthReport:
+        hash_passwords=False, trust_fingerprint=False) -> HealthReport:
     """Run the checks (``only`` names a subset) against ``alias`` and collect a report.
 
     ``hash_passwords``: whether the seed check may hash the well-known password against an
     admin's hash not checked before (commands, start-up); the probe leaves it off.
+    ``trust_fingerprint``: when the migration set is as last verified (:mod:`dbinit.fingerprint`),
+    the migrations check says so without loading the graph (start-up and readiness probes).
     """
     start = time.perf_counter()
-    ctx = HealthContext(alias, connect_timeout=connect_timeout, hash_passwords=hash_passwords)
+    ctx = HealthContext(alias, connect_timeout=connect_timeout, hash_passwords=hash_passwords,
+                        trust_fingerprint=trust_fingerprint)
     settings_dict = connections.settings[alias] if alias in connections.settings else {}
     report = HealthReport(database=describe_database(settings_dict, alias).as_dict())
     names = list(only or CHECKS)

@@ -19,7 +19,19 @@ from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
-from . import backup, environment, errors, history, migrations_state, passwords, routing, schema, seeding
+from . import (
+    backup,
+    environment,
+    errors,
+    fingerprint,
+    history,
+    migrations_state,
+    passwords,
+    routing,
+    schema,
+    seeding,
+    templates,
+)
 from . import database as db
 from . import sqlite as sqlite_settings
 from .configuration import describe_database, validate_configuration
@@ -111,6 +123,9 @@ class Initializer:
         self.plan = None
         self.seed_state = None
         self.last_run_complete = None
+        self.database_missing = False  # this run found no database (so it has work to do)
+        self.fingerprint = None  # set when the migration set is as last verified (graph not loaded)
+        self.template = templates.TemplateUse()  # a missing database made from a verified template
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
@@ -130,6 +145,8 @@ class Initializer:
             # Recorded while still holding the lock: a process that waited for it then sees a
             # finished run and has nothing left to do.
             if self.connected and not (error and error.code in (errors.E014.id, errors.E010.id)):
+                if not error and not self.fingerprint:
+                    fingerprint.remember(self.connection)
                 history.record_run(self.alias, self.result, started, self.trigger)
         summary = f"failed at {error.step} ({error.code})" if error else "ok"
         logger.info("%s on %s: %s in %.0f ms", self.trigger, self.result.database.target(), summary,
@@ -162,13 +179,20 @@ class Initializer:
             if exists:
                 step.skipped, step.summary = 1, f"{path} exists"
                 return
+            self.database_missing = True
             folder_created = db.ensure_sqlite_folder(path)
-            step.created = 1
-            step.summary = f"will create {path}" + (" (folder created)" if folder_created else "")
-            # A -wal left without its file would be replayed into the new database: set it aside.
+            # A -wal left without its file would be replayed into the new database: set it aside
+            # (before a template's copy appears under the name).
             stale = backup.move_stale_side_files(self.connection, "stale")
+            self.template = templates.restore_sqlite(self.connection, path)
+            step.created = 1
+            step.summary = (f"created {path}" if self.template.used else f"will create {path}") + (
+                " (folder created)" if folder_created else "")
             if stale:
                 step.summary += f"; stale -wal/-shm moved to {stale.parent}"
+            if self.template.summary():
+                step.summary += " " + self.template.summary()
+            step.detail = self.template.as_dict()
             return
         try:
             # Connecting is how PostgreSQL says whether the database exists; keep the result.
@@ -177,10 +201,14 @@ class Initializer:
         except DbinitError as exc:
             if not db.is_missing_database(exc):
                 raise
-            created = db.create_postgres_database(self.alias)
+            self.database_missing = True
+            created, self.template = templates.create_postgres_database(self.alias)
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
                             else f"database {self.result.database.name!r} created by another process")
+            if self.template.summary():
+                step.summary += " " + self.template.summary()
+            step.detail = self.template.as_dict()
 
     def step_connect(self, step):
         info = self.connection_info or db.connect(self.alias)
@@ -192,29 +220,47 @@ class Initializer:
         self._check_writable_server(step)
 
     def step_lock(self, step):
-        self.executor = MigrationExecutor(self.connection)
-        migrations_state.check_history(self.executor)
-        self.plan = migrations_state.forward_plan(self.executor)
-        if not self.plan and not self._seed_state().needs_seeding(self.seed) and self._last_run_complete():
-            # Double-checked locking: an initialised database costs no lock, so many workers
-            # starting at once do not queue behind each other for nothing.
-            step.status, step.summary = SKIPPED, "nothing to do"
+        if self._done_as_last_verified():
+            step.status, step.summary = SKIPPED, "nothing to do (migration set as last verified)"
             return
-        info = self.stack.enter_context(initialization_lock(self.connection, settings.DBINIT_LOCK_TIMEOUT))
+        if not self.database_missing:  # a database this run found missing has work: no plan needed
+            self.executor = MigrationExecutor(self.connection)
+            migrations_state.check_history(self.executor)
+            self.plan = migrations_state.forward_plan(self.executor)
+            if not self.plan and not self._seed_state().needs_seeding(self.seed) and self._last_run_complete():
+                # Double-checked locking: an initialised database costs no lock, so many workers
+                # starting at once do not queue behind each other for nothing.
+                step.status, step.summary = SKIPPED, "nothing to do"
+                return
+        info = self.stack.enter_context(initialization_lock(
+            self.connection, settings.DBINIT_LOCK_TIMEOUT, already_done=self._done_as_last_verified))
         step.summary = f"{info.kind}" + (f", waited {info.waited_ms:.0f} ms" if info.contended else "")
-        step.detail = {"kind": info.kind, "waited_ms": round(info.waited_ms, 1), "contended": info.contended}
-        # Another process may have done the work while we waited: read the state again.
-        self.executor.loader.build_graph()
+        step.detail = {"kind": info.kind, "waited_ms": round(info.waited_ms, 1), "contended": info.contended,
+                       "done_by_holder": info.done_by_holder}
+        if info.done_by_holder:
+            step.status = SKIPPED
+            step.summary += ": another process initialised it"
+            return
+        # Another process may have done part of the work while we waited: read the state again.
+        self.fingerprint = None
+        if self.executor is None:
+            self.executor = MigrationExecutor(self.connection)
+        else:
+            self.executor.loader.build_graph()
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
         self.seed_state = None
         self.last_run_complete = None
 
     def step_migrate(self, step):
+        if self.fingerprint:
+            step.summary = f"no migrations to apply (migration set {self.fingerprint.short} as last verified)"
+            step.detail = {"fingerprint": self.fingerprint.digest}
+            return
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:
             step.skipped, step.summary = applied_before, f"no migrations to apply ({applied_before} applied)"
-            if not self._last_run_complete():
+            if not self._last_run_complete() and not self.template.used:
                 # An earlier run may have died between its last migration and the end of
                 # post_migrate (content types, permissions): finish that, as migrate would.
                 migrations_state.apply(self.executor, [], on_event=self.on_event)
@@ -281,6 +327,19 @@ class Initializer:
         step.detail = {"tables": report.tables_expected}
 
     # --- helpers ------------------------------------------------------------------------
+    def _done_as_last_verified(self) -> bool:
+        """Nothing to do, known without the migration graph: the fingerprint matches, seed and last run complete.
+
+        Asked again after waiting for another process's lock, so it reads the state afresh.
+        """
+        self.seed_state = None
+        self.last_run_complete = None
+        self.fingerprint = fingerprint.unchanged(self.connection)
+        if self.fingerprint and not self._seed_state().needs_seeding(self.seed) and self._last_run_complete():
+            return True
+        self.fingerprint = None
+        return False
+
     @property
     def command(self) -> str:
         """The command a refusal names: initdb, resetdb, or startup."""

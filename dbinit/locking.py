@@ -32,6 +32,11 @@ class LockInfo:
     kind: str
     waited_ms: float = 0.0
     contended: bool = False
+    done_by_holder: bool = False  # waited, then found the work done: the lock was not taken
+
+
+def _done(already_done) -> bool:
+    return bool(already_done and already_done())
 
 
 def lock_file_for(connection) -> Path | None:
@@ -42,14 +47,21 @@ def lock_file_for(connection) -> Path | None:
 
 
 @contextmanager
-def initialization_lock(connection, timeout: float, step="lock"):
-    """Hold the initialisation lock for ``connection``'s database, waiting up to ``timeout``."""
+def initialization_lock(connection, timeout: float, step="lock", already_done=None):
+    """Hold the initialisation lock for ``connection``'s database, waiting up to ``timeout``.
+
+    ``already_done``: when the lock is busy, waiters queue for it in shared mode, so that the
+    holder's release wakes all of them at once; each then calls ``already_done()`` and, when it
+    returns True (the holder did the work), goes on without the exclusive lock
+    (``info.done_by_holder``). Without it, 31 waiters would take the lock one after another
+    only to find nothing to do.
+    """
     start = time.monotonic()
     deadline = start + timeout
     if connection.vendor == "postgresql":
-        lock = _advisory_lock(connection, deadline, timeout, step)
+        lock = _advisory_lock(connection, deadline, timeout, step, already_done)
     elif connection.vendor == "sqlite" and lock_file_for(connection) is not None:
-        lock = _file_lock(connection, deadline, timeout, step)
+        lock = _file_lock(connection, deadline, timeout, step, already_done)
     else:
         yield LockInfo(kind="none")
         return
@@ -58,11 +70,28 @@ def initialization_lock(connection, timeout: float, step="lock"):
         yield info
 
 
-@contextmanager
-def _advisory_lock(connection, deadline, timeout, step):
-    from django.db import Error, OperationalError
+def _wait_in_server(cursor, function, deadline, connection, timeout, step):
+    """``SELECT function(key)``, blocking in the server (woken the moment it is granted) up to the deadline."""
+    from django.db import OperationalError
 
     from .configuration import describe_database
+
+    remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+    cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{remaining_ms}ms"])
+    try:
+        cursor.execute(f"SELECT {function}(%s)", [ADVISORY_LOCK_KEY])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
+            raise
+        target = describe_database(connection.settings_dict, connection.alias).target()
+        raise DbinitError(errors.E060, step=step, target=target, timeout=f"{timeout:g}") from None
+    finally:
+        cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+
+
+@contextmanager
+def _advisory_lock(connection, deadline, timeout, step, already_done=None):
+    from django.db import Error
 
     info = LockInfo(kind="pg_advisory_lock")
     with connection.cursor() as cursor:
@@ -70,18 +99,18 @@ def _advisory_lock(connection, deadline, timeout, step):
         if not cursor.fetchone()[0]:
             info.contended = True
             logger.info("Waiting for another process to finish initialising (advisory lock)")
-            # Block in the server (woken the moment the holder releases), bounded by lock_timeout.
-            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{remaining_ms}ms"])
-            try:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-            except OperationalError as exc:
-                if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
-                    raise
-                target = describe_database(connection.settings_dict, connection.alias).target()
-                raise DbinitError(errors.E060, step=step, target=target, timeout=f"{timeout:g}") from None
-            finally:
-                cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+            if already_done is not None:
+                # Shared waiters are all granted together when the holder releases.
+                _wait_in_server(cursor, "pg_advisory_lock_shared", deadline, connection, timeout, step)
+                try:
+                    info.done_by_holder = _done(already_done)
+                finally:
+                    cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [ADVISORY_LOCK_KEY])
+            if not info.done_by_holder:
+                _wait_in_server(cursor, "pg_advisory_lock", deadline, connection, timeout, step)
+    if info.done_by_holder:
+        yield info
+        return
     try:
         yield info
     finally:
@@ -92,8 +121,24 @@ def _advisory_lock(connection, deadline, timeout, step):
             logger.debug("Advisory lock released with the closed connection")
 
 
+def _poll_flock(fd, mode, info, path, deadline, timeout, step):
+    import fcntl
+
+    delay = 0.02
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            now = time.monotonic()
+            if now >= deadline:  # the whole timeout waited out, not up to one poll less
+                raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
+            time.sleep(min(delay, deadline - now))  # flock cannot wait with a timeout: poll, backing off to 0.1 s
+            delay = min(delay * 1.5, 0.1)
+
+
 @contextmanager
-def _file_lock(connection, deadline, timeout, step):
+def _file_lock(connection, deadline, timeout, step, already_done=None):
     import fcntl
 
     from .private import open_lock_file
@@ -103,20 +148,22 @@ def _file_lock(connection, deadline, timeout, step):
     # 0600, never through a planted symbolic or hard link (it is truncated below).
     fd = open_lock_file(path, step=step)
     try:
-        delay = 0.02
-        while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info.contended = True
+            logger.info("Waiting for another process to finish initialising (%s)", path)
+        if info.contended and already_done is not None:
+            _poll_flock(fd, fcntl.LOCK_SH, info, path, deadline, timeout, step)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not info.contended:
-                    info.contended = True
-                    logger.info("Waiting for another process to finish initialising (%s)", path)
-                now = time.monotonic()
-                if now >= deadline:  # the whole timeout waited out, not up to one poll less
-                    raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
-                time.sleep(min(delay, deadline - now))  # flock cannot wait with a timeout: poll, backing off to 0.1 s
-                delay = min(delay * 1.5, 0.1)
+                info.done_by_holder = _done(already_done)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        if info.done_by_holder:
+            yield info
+            return
+        if info.contended:
+            _poll_flock(fd, fcntl.LOCK_EX, info, path, deadline, timeout, step)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         try:

@@ -25,7 +25,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
-from . import backup, errors, health, routing, seeding
+from . import backup, errors, fingerprint, health, routing, seeding
 from . import environment as dbenv
 from .database import error_text
 from .errors import DbinitError
@@ -164,6 +164,9 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> Repa
     result.after = health.run(alias, hash_passwords=True)
     # Manual findings are what is still there after the repair.
     _, result.manual, _ = plan(result.after, prune=prune)
+    if result.healthy:
+        # The full check just verified the migration set (the repair's migrate made dbinit forget it).
+        fingerprint.remember(connection)
     return result
 
 

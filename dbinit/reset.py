@@ -15,7 +15,7 @@ from pathlib import Path
 from django.db import DatabaseError, connections
 
 from . import backup as backups
-from . import errors, identifiers, routing
+from . import errors, identifiers, routing, templates
 from .configuration import describe_database, scrub
 from .django_private import maintenance_cursor
 from .errors import DbinitError
@@ -88,7 +88,8 @@ def _reset_postgres(connection, result, backup):
             with maintenance_cursor(connection) as cursor:
                 # Quoted by psycopg2: a name with a double quote in it is dropped as itself.
                 cursor.execute(f"DROP DATABASE IF EXISTS {identifiers.quote(cursor, name)} WITH (FORCE)")
-                cursor.execute(f"CREATE DATABASE {identifiers.quote(cursor, name)}")
+                if not templates.enabled():  # else initdb creates it, from the matching template
+                    cursor.execute(f"CREATE DATABASE {identifiers.quote(cursor, name)}")
             result.method = "dropped and recreated the database"
             return
         except DatabaseError as exc:

@@ -8,10 +8,15 @@ def record_migration_checksums(sender, using="default", plan=None, **kwargs):
     """After any migrate (plain ``migrate``, initdb, test databases), checksum what it applied."""
     from django.db import connections
 
+    from .fingerprint import forget
     from .migrations_state import record_checksums
 
     applied = [f"{m.app_label}.{m.name}" for m, backwards in (plan or []) if not backwards]
     record_checksums(connections[using], applied)
+    if plan:
+        # The migration state moved (a plain migrate, or initdb before it stores the new one):
+        # the fast path must not trust the last verification any more.
+        forget(connections[using])
 
 
 def connect(app_config):

@@ -111,7 +111,8 @@ def _check(alias, server):
     # One run, one migration loader; connecting waits up to DBINIT_CONNECT_TIMEOUT for a
     # database that is still starting.
     report = health.run(alias, only=["migrations", "schema", "seed"], include_config=False,
-                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
+                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True,
+                        trust_fingerprint=True)
     for name in ("connectivity", "migrations", "schema", "seed"):
         findings = [f for f in report.findings if f.check == name]
         blocking = [f for f in findings if f.level_number >= 40 or f.id in BLOCKING_WARNINGS]

@@ -18,6 +18,7 @@ from django.conf import settings
 from tests.support.databases import (
     POPULATED_USERS,
     ScratchDatabase,
+    drop_databases_named,
     manage,
     postgres_reachable,
     postgres_server_url,
@@ -114,6 +115,18 @@ def populated_template(template_db, tmp_path_factory):
 def populated_db(populated_template, tmp_path):
     """A fresh copy of an initialised database holding a tenant with many users."""
     yield from _copy_of(populated_template, tmp_path)
+
+
+@pytest.fixture
+def templates(tmp_path, engine):
+    """Template settings of this test alone; its template databases are dropped afterwards."""
+    prefix = f"dbinit_tt_{uuid.uuid4().hex[:8]}_"
+    # No snapshot: templates are built by migrating (tests/test_snapshots.py adds one).
+    env = {"DBINIT_TEMPLATES": "on", "DBINIT_TEMPLATE_DIR": str(tmp_path / "templates"),
+           "DBINIT_TEMPLATE_PREFIX": prefix, "DBINIT_SNAPSHOT_DIR": str(tmp_path / "no-snapshots")}
+    yield env
+    if engine == "postgresql":
+        drop_databases_named(postgres_server_url(), prefix)
 
 
 @pytest.fixture

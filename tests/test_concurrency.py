@@ -58,6 +58,28 @@ def test_eight_processes_initialise_one_empty_database(fresh_db, template_db):
     assert_initialised_once(fresh_db, template_db)
 
 
+@pytest.mark.parametrize("templates_on", [False, True], ids=["migrating", "from-template"])
+def test_waiters_find_the_work_done_without_taking_the_lock_in_turn(fresh_db, template_db, templates, templates_on):
+    """Waiters queue in shared mode: the holder's release wakes them all, and none takes the lock
+    one after another only to find nothing to do (nor loads the migration graph again)."""
+    extra = templates if templates_on else {}
+    env = subprocess_env(fresh_db, {"DBINIT_CONNECT_TIMEOUT": "30", **extra})
+    procs = [subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput", "--format", "json"], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(WORKERS)]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0] * WORKERS, [err for _, _, err in results]
+    locks = [{s["name"]: s for s in json.loads(out)["steps"]}["lock"] for _, out, _ in results]
+    holders = [lock for lock in locks if lock["status"] != "skipped"]
+    assert len(holders) == 1, locks  # one process did the work under the exclusive lock
+    waiters = [lock for lock in locks if lock["detail"].get("contended")]
+    assert all(lock["detail"]["done_by_holder"] for lock in waiters), locks
+    assert all(lock["summary"].endswith("another process initialised it") for lock in waiters)
+    others = [lock for lock in locks if lock not in holders and lock not in waiters]
+    assert all(lock["summary"] == "nothing to do (migration set as last verified)" for lock in others), others
+    assert_initialised_once(fresh_db, template_db)
+
+
 @pytest.mark.parametrize("marker", [
     "  configuration",  # before the database exists
     "Applying contenttypes.0001_initial...",  # early in the migrations

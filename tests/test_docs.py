@@ -7,7 +7,7 @@ from django.core.management import load_command_class
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-COMMANDS = ["initdb", "dbhealth", "dbrepair", "resetdb"]
+COMMANDS = ["initdb", "dbhealth", "dbrepair", "resetdb", "dbsnapshot"]
 DJANGO_COMMON = {"--version", "--verbosity", "--settings", "--pythonpath", "--traceback", "--no-color",
                  "--force-color", "--skip-checks", "--help"}
 

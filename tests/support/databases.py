@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -52,6 +53,18 @@ def postgres_reachable(url: str | None = None) -> str | None:
         return str(exc).strip().splitlines()[0]
 
 
+def server_query(url: str, sql: str, params=()) -> list[tuple]:
+    """Run ``sql`` in the maintenance database of the server at ``url`` (autocommit)."""
+    conn = _pg_connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 def with_database(url: str, name: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
@@ -68,20 +81,20 @@ class ScratchDatabase:
 
     # --- lifecycle -----------------------------------------------------------------
     @classmethod
-    def named(cls, name: str) -> ScratchDatabase:
-        """A PostgreSQL database with exactly ``name`` (any characters; the URL encodes them)."""
-        server = postgres_server_url()
+    def named(cls, name: str, server_url: str | None = None) -> ScratchDatabase:
+        """The PostgreSQL database with exactly ``name`` (any characters; the URL encodes them) on ``server_url``."""
+        server = server_url or postgres_server_url()
         return cls("postgresql", with_database(server, urllib.parse.quote(name, safe="")), name=name,
                    server_url=server)
 
     @classmethod
-    def new(cls, engine: str, tmp_path: Path) -> ScratchDatabase:
+    def new(cls, engine: str, tmp_path: Path, *, server_url: str | None = None,
+            prefix: str = "dbinit_t_") -> ScratchDatabase:
+        """A database that does not exist yet: ``tmp_path/data/db.sqlite3``, or a random name."""
         if engine == "sqlite":
             path = tmp_path / "data" / "db.sqlite3"
             return cls(engine, f"sqlite:///{path}", path=path)
-        server = postgres_server_url()
-        name = f"dbinit_t_{uuid.uuid4().hex[:12]}"
-        return cls(engine, with_database(server, name), name=name, server_url=server)
+        return cls.named(f"{prefix}{uuid.uuid4().hex[:12]}", server_url)
 
     def exists(self) -> bool:
         if self.engine == "sqlite":
@@ -106,8 +119,21 @@ class ScratchDatabase:
             src.close()
             dst.close()
         else:
-            self._server_exec(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(self.name), sql.Identifier(other.name)))
+            for attempt in range(10):  # the template must have no session (autovacuum may hold one briefly)
+                try:
+                    self._server_exec(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(self.name), sql.Identifier(other.name)))
+                    return
+                except psycopg2.errors.ObjectInUse:
+                    if attempt == 9:
+                        raise
+                    time.sleep(0.5)
+
+    def rename_to(self, name: str) -> ScratchDatabase:
+        """Rename this PostgreSQL database (it appears under the new name whole or not at all)."""
+        self._server_exec(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.name),
+                                                                           sql.Identifier(name)))
+        return ScratchDatabase.named(name, self.server_url)
 
     def drop(self):
         if self.engine == "postgresql":
@@ -119,12 +145,7 @@ class ScratchDatabase:
         return conn
 
     def _server_exec(self, sql):
-        conn = self._server()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
+        server_query(self.server_url, sql)
 
     # --- direct SQL (no Django) ----------------------------------------------------
     def connect(self):
@@ -205,6 +226,15 @@ class ScratchDatabase:
         self.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
 
 
+def drop_databases_named(server_url: str, prefix: str) -> list[str]:
+    """Drop every database whose name starts with ``prefix`` (templates a test or a bench run made)."""
+    names = [r[0] for r in server_query(server_url, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                                        [prefix])]
+    for name in names:
+        server_query(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return names
+
+
 def manage(*args: str, db: ScratchDatabase | None = None, env: dict | None = None, timeout=120,
            input: str | None = None) -> subprocess.CompletedProcess:
     """Run ``python manage.py ARGS`` in a subprocess, as a user would, against ``db``."""
@@ -219,6 +249,8 @@ def subprocess_env(db: ScratchDatabase | None = None, env: dict | None = None) -
         "AISECRETARY_ENV": "development",
         "DBINIT_CONNECT_TIMEOUT": "5",
         "DBINIT_STARTUP": "off",
+        # The normal path (migrating) unless a test asks for templates (tests/test_templates.py).
+        "DBINIT_TEMPLATES": "off",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(ROOT),
