@@ -134,9 +134,10 @@ CATALOGUE: dict[str, Entry] = {
            "Restore the file from version control (git checkout -- FILE); to change an applied "
            "schema, add a new migration instead of editing an old one."),
         _e("W024", "Migration records lost",
-           "Tables exist for {count} migration(s) that are not recorded as applied: {migrations}.",
-           "Run python manage.py dbrepair: it verifies each table and column, then records "
-           "the migrations without running them again.", fixable=True),
+           "The database already holds the schema of {count} migration(s) that are not recorded as "
+           "applied: {migrations}.",
+           "Run python manage.py dbrepair: it records them without running them again (each was "
+           "verified against the schema, operation by operation).", fixable=True),
         # --- schema ----------------------------------------------------------
         _e("E030", "Table missing",
            "Table(s) of applied migrations missing: {tables}.",
@@ -146,6 +147,43 @@ CATALOGUE: dict[str, Entry] = {
            "Column(s) of applied migrations missing: {columns}.",
            "Run python manage.py dbrepair to add them back from the migration state, or restore "
            "them from a backup.", fixable=True),
+        _e("E032", "Migrations partly applied",
+           "Migration(s) {migrations} are not recorded and the database holds only part of their effect: "
+           "{detail}.",
+           "Nothing was recorded or applied. Restore the missing objects from a backup, or create them as "
+           "the migration would (python manage.py sqlmigrate APP NAME prints its SQL), or drop the "
+           "objects that are there too early; then run python manage.py dbrepair."),
+        _e("E033", "Pending migrations already in the database",
+           "{count} pending migration(s) are already in the database, wholly or in part: {migrations}; "
+           "applying them would fail (already exists) or run their code twice.",
+           "Run python manage.py dbhealth to see each one, then python manage.py dbrepair: it records "
+           "the verified ones without running them and names what is missing in the others."),
+        _e("E034", "NOT NULL column cannot be re-added",
+           "{column} is NOT NULL, the migration state gives it no default, and its table holds rows: "
+           "dbrepair does not invent values.",
+           "Restore the column from a backup, or add it as the migration would but nullable, fill every "
+           "row with the right value, then make it NOT NULL (PostgreSQL: ALTER TABLE {table} ALTER "
+           "COLUMN {name} SET NOT NULL; SQLite: rebuild the table); then run python manage.py dbhealth."),
+        _e("W025", "Column nullability differs",
+           "Column(s) whose NULL / NOT NULL differs from the applied migrations: {columns}.",
+           "Make each column match its model (ALTER TABLE ... ALTER COLUMN ... SET NOT NULL / DROP NOT NULL "
+           "on PostgreSQL, after filling NULLs), or restore the table from a backup."),
+        _e("W026", "Index missing",
+           "Index(es) of applied migrations missing: {indexes}.",
+           "Run python manage.py dbrepair to recreate them from the migration state.", fixable=True),
+        _e("W027", "Unique or check constraint missing",
+           "Constraint(s) of applied migrations missing: {constraints}.",
+           "Run python manage.py dbrepair to recreate them from the migration state; rows that violate "
+           "one make that one fail alone, and the report lists them.", fixable=True),
+        _e("W028", "Foreign key missing",
+           "Foreign key(s) of applied migrations missing: {foreign_keys}.",
+           "Run python manage.py dbrepair to recreate them from the migration state; rows pointing at "
+           "missing rows make that one fail alone, and the report says so.", fixable=True),
+        _e("W029", "Lost records that cannot be verified",
+           "Migration(s) {migrations} are not recorded, although the database holds what later ones "
+           "did; their effect (RunPython / RunSQL) cannot be seen in the schema.",
+           "Check that their code ran (the rows it writes are there), then record them: {commands}; "
+           "then run python manage.py dbrepair for anything left."),
         # --- seed data -------------------------------------------------------
         _e("E040", "System tenant missing",
            "The system tenant (slug 'system') does not exist.",
@@ -236,6 +274,9 @@ CATALOGUE: dict[str, Entry] = {
            "Nothing to do."),
         _e("I009", "Models match migrations", "No model change is missing a migration.", "Nothing to do."),
         _e("I010", "Initialisation lock", "Who holds the initialisation lock, if anyone.", "Nothing to do."),
+        _e("I022", "Schema constructs not judged",
+           "Checked for their table and columns only (dbinit cannot judge the rest): {items}.",
+           "Nothing to do; check these by hand if you suspect damage."),
     ]
 }
 

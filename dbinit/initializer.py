@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import migrations_state, schema, seeding
+from . import migrations_state, schema, seeding, verification
 from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -233,6 +233,8 @@ class Initializer:
                 migrations_state.apply(self.executor, [], on_event=self.on_event)
                 step.summary += "; post-migrate handlers run"
             return
+        # Never re-apply what is already there (lost records): E033 sends the person to dbrepair.
+        verification.refuse_blind_apply(self.executor, [m for m, backwards in self.plan if not backwards])
         report = migrations_state.apply(self.executor, self.plan, on_event=self.on_event)
         step.created, step.skipped = len(report.applied), applied_before
         step.detail = {"applied": report.applied, "durations_ms": report.durations_ms}

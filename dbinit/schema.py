@@ -3,7 +3,9 @@
 A constant number of queries whatever the size of the schema, and no row is
 ever read: the table list comes from Django's introspection, the columns of
 every table from one catalogue query (``information_schema`` on PostgreSQL,
-``pragma_table_info`` on SQLite).
+``pragma_table_info`` on SQLite). The full comparison against the migration
+state (nullability, indexes, constraints) is :mod:`dbinit.drift`'s; this
+module answers the quick question initdb's verify step asks.
 """
 
 from __future__ import annotations
@@ -66,8 +68,11 @@ def columns_by_table(connection) -> dict[str, set[str]]:
     return tables
 
 
-def compare(connection, models, existing: dict[str, set[str]] | None = None) -> SchemaReport:
-    existing = columns_by_table(connection) if existing is None else existing
+def compare(connection, models, existing=None) -> SchemaReport:
+    """Tables and columns of ``models`` missing from the database (``existing``: a drift.Catalogue)."""
+    from .drift import Catalogue
+
+    catalogue = existing if isinstance(existing, Catalogue) else Catalogue(connection)
     report = SchemaReport()
     seen = set()
     for model in models:
@@ -76,12 +81,12 @@ def compare(connection, models, existing: dict[str, set[str]] | None = None) -> 
             continue
         seen.add(table)
         report.tables_expected += 1
-        if table not in existing:
+        if not catalogue.has_table(table):
             report.missing_tables.append(table)
             continue
-        columns = existing[table]
         for f in model._meta.local_concrete_fields:
-            if f.column and f.column not in columns:
+            # has_column knows SQLite's implicit rowid (a virtual table's model may map its key to it).
+            if f.column and not catalogue.has_column(table, f.column):
                 report.missing_columns.append(f"{table}.{f.column}")
     return report
 
