@@ -15,7 +15,7 @@ a Warning here, and stays an error in ``dbhealth``, start-up and ``/health/``.
 
 from django.core import checks
 
-from . import health
+from . import errors, health
 from .errors import DbinitError
 
 _LEVELS = {
@@ -33,12 +33,12 @@ def to_message(finding, alias):
 
 # Findings that make running `migrate` unsafe: it would fail half-way, re-run code, or write to a
 # file that is not sound. Lost records are warnings elsewhere, errors here: migrate would re-apply them.
-MIGRATE_UNSAFE = {
-    "dbinit.E015", "dbinit.E050", "dbinit.E051",  # not a sound, writable SQLite file
-    "dbinit.E021", "dbinit.E032", "dbinit.E033", "dbinit.W024", "dbinit.W029",  # history / lost records
-}
+MIGRATE_UNSAFE = {e.id for e in (
+    errors.E015, errors.E050, errors.E051,  # not a sound, writable SQLite file
+    errors.E021, errors.E032, errors.E033, errors.W024, errors.W029,  # history, lost records
+)}
 # Schema damage: unsafe only where a pending migration of the same app would touch it.
-SCHEMA_DAMAGE = {"dbinit.E030", "dbinit.E031"}
+SCHEMA_DAMAGE = {errors.E030.id, errors.E031.id}
 
 
 def migrate_level(finding, pending_apps) -> str:
@@ -66,9 +66,9 @@ def database_checks(app_configs=None, databases=None, **kwargs):
     for alias in databases or ():
         report = health.run(alias, include_config=False)
         for finding in report.problems("warning"):
-            if finding.id == "dbinit.E009" and finding.context.get("vendor") == "sqlite":
+            if finding.id == errors.E009.id and finding.context.get("vendor") == "sqlite":
                 # `migrate` runs these checks and creates the file itself: say so, do not block it.
-                finding = health.Finding.problem(finding.check, DbinitError("W009", name=finding.context["name"]))
+                finding = health.Finding.problem(finding.check, DbinitError(errors.W009, name=finding.context["name"]))
             finding.status = migrate_level(finding, report.pending_apps)
             messages.append(to_message(finding, alias))
     return messages

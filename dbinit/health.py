@@ -2,9 +2,16 @@
 
 A check is a small function taking a :class:`HealthContext` and returning
 findings (catalogue id, message, hint, and the context a repair needs). The
-runner times each check and collects a :class:`HealthReport`. No check reads
-rows of user tables: existence tests use ``EXISTS``-style queries and the
+runner times each check and collects a :class:`HealthReport`. Checks ask the
+owners of each rule (``configuration.validate_configuration``,
+``seeding.SeedState``, ``history``, ``locking``) rather than re-deriving it, and
+take every text, problems and OK results alike, from the catalogue. No check
+reads rows of user tables: existence tests use ``EXISTS``-style queries and the
 schema comes from the catalogue, so the cost does not grow with the data.
+
+To add a check: write ``check_NAME(ctx) -> list[Finding]`` below, add it to
+:data:`CHECKS`, give its problems (and its OK result) catalogue entries, and
+test it against a real, damaged database.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import database as db
-from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
+from . import errors
+from .configuration import WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -41,13 +49,22 @@ class Finding:
     hint: str = ""
     duration_ms: float = 0.0
     context: dict = field(default_factory=dict)
-    fixable: bool = False
+    repair: str | None = None  # the dbrepair action that fixes it (from the catalogue)
 
     @classmethod
     def problem(cls, check, error: DbinitError, **context) -> Finding:
         """A finding for ``error``; ``context`` adds what a repair needs (lists, not text)."""
         return cls(check=check, id=error.code, status=error.level, message=error.message, hint=error.hint,
-                   context={**error.context, **context}, fixable=error.entry.fixable)
+                   context={**error.context, **context}, repair=error.entry.repair)
+
+    @classmethod
+    def result(cls, check, entry: errors.Entry, status="ok", **context) -> Finding:
+        """An OK or informational finding, its text taken from ``entry``."""
+        return cls(check=check, id=entry.id, status=status, message=entry.format(**context), context=context)
+
+    @property
+    def fixable(self) -> bool:
+        return self.repair is not None
 
     @property
     def level_number(self) -> int:
@@ -111,7 +128,7 @@ class HealthContext:
     @cached_property
     def catalogue(self):
         """The database's schema as Django's introspection reads it, one table at a time."""
-        from .drift import Catalogue
+        from .schema import Catalogue
 
         return Catalogue(self.connection)
 
@@ -143,25 +160,14 @@ class HealthContext:
 
 # --- configuration checks (no database) ----------------------------------------------
 def check_configuration(ctx: HealthContext) -> list[Finding]:
-    name = "configuration"
-    found = []
-    engine = connections.settings[ctx.alias].get("ENGINE", "") if ctx.alias in connections.settings else ""
-    if ctx.alias not in settings.DATABASES:
-        return [Finding.problem(name, DbinitError("E008", alias=ctx.alias, aliases=", ".join(settings.DATABASES)))]
-    if engine not in SUPPORTED_ENGINES:
-        found.append(Finding.problem(name, DbinitError("E003", engine=engine)))
-    if settings.AISECRETARY_ENV == "production":
-        if not settings.SECRET_KEY or settings.SECRET_KEY.startswith("django-insecure"):
-            found.append(Finding.problem(name, DbinitError("E004", setting="SECRET_KEY")))
-        if settings.DEBUG:
-            found.append(Finding.problem(name, DbinitError("E007")))
-        if settings.DBINIT_ADMIN_PASSWORD == WELL_KNOWN_PASSWORD:
-            found.append(Finding.problem(name, DbinitError("E006")))
-    if not found:
-        desc = describe_database(connections.settings[ctx.alias], ctx.alias)
-        found.append(Finding(check=name, id="dbinit.I006", status="ok",
-                             message=f"{settings.AISECRETARY_ENV} environment, {desc.vendor} at {desc.target()}."))
-    return found
+    from .configuration import validate_configuration
+
+    problems = validate_configuration(ctx.alias)
+    if problems:
+        return [Finding.problem("configuration", error) for error in problems]
+    desc = describe_database(connections.settings[ctx.alias], ctx.alias)
+    return [Finding.result("configuration", errors.I006, environment=settings.AISECRETARY_ENV,
+                           vendor=desc.vendor, target=desc.target())]
 
 
 # --- database checks ------------------------------------------------------------------
@@ -174,7 +180,7 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
             try:
                 if not db.check_sqlite_file(path, step="health"):
                     # Connecting would create an empty file: a health check must not.
-                    return [Finding.problem(name, DbinitError("E009", name=str(path), vendor="sqlite"))]
+                    return [Finding.problem(name, DbinitError(errors.E009, name=str(path), vendor="sqlite"))]
             except DbinitError as exc:
                 return [Finding.problem(name, exc)]
     try:
@@ -182,13 +188,13 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
         db.check_server_version(ctx.connection, step="health")
     except DbinitError as exc:
         if db.is_missing_database(exc):
-            exc = DbinitError("E009", name=exc.context.get("name"))
+            exc = DbinitError(errors.E009, name=exc.context.get("name"))
         return [Finding.problem(name, exc)]
     ctx.reachable = True
-    found = [Finding(check=name, id="dbinit.I001", status="ok",
-                     message=f"Connected to {info.vendor} {info.version}; round trip {info.round_trip_ms:.1f} ms.")]
+    found = [Finding.result(name, errors.I001, vendor=info.vendor, version=info.version,
+                            ms=f"{info.round_trip_ms:.1f}")]
     if info.round_trip_ms > SLOW_ROUND_TRIP_MS:
-        found.append(Finding.problem(name, DbinitError("W051", ms=f"{info.round_trip_ms:.0f}")))
+        found.append(Finding.problem(name, DbinitError(errors.W051, ms=f"{info.round_trip_ms:.0f}")))
     return found
 
 
@@ -207,13 +213,13 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
                     cursor.execute("PRAGMA quick_check(5)")
                     result = "; ".join(r[0] for r in cursor.fetchall())
                     if result != "ok":
-                        found.append(Finding.problem(name, DbinitError("E050", path=str(path), reason=result)))
+                        found.append(Finding.problem(name, DbinitError(errors.E050, path=str(path), reason=result)))
                     else:
                         details.append("quick_check ok")
                 else:
                     details.append(f"quick_check skipped ({size // 1048576} MiB file)")
                 if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-                    found.append(Finding.problem(name, DbinitError("E051", path=str(path))))
+                    found.append(Finding.problem(name, DbinitError(errors.E051, path=str(path))))
                 else:
                     details.append("file writable")
         elif conn.vendor == "postgresql":
@@ -225,9 +231,8 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
             details.append(f"encoding {encoding}")
             details.append("role may create databases" if (createdb or superuser) else "role may not create databases")
             if encoding.upper() not in ("UTF8", "UTF-8"):
-                found.append(Finding.problem(name, DbinitError("W050", encoding=encoding)))
-    found.insert(0, Finding(check=name, id="dbinit.I002", status="info",
-                            message=f"{conn.vendor}: {', '.join(details)}."))
+                found.append(Finding.problem(name, DbinitError(errors.W050, encoding=encoding)))
+    found.insert(0, Finding.result(name, errors.I002, status="info", vendor=conn.vendor, details=", ".join(details)))
     return found
 
 
@@ -242,36 +247,35 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
     try:
         loader.check_consistent_history(ctx.connection)
     except InconsistentMigrationHistory as exc:
-        found.append(Finding.problem(name, DbinitError("E021", reason=str(exc).rstrip("."))))
+        found.append(Finding.problem(name, DbinitError(errors.E021, reason=str(exc).rstrip("."))))
     missing_on_disk = [label(k) for k in records_missing_on_disk(loader)]
     if missing_on_disk:
-        found.append(Finding.problem(name, DbinitError("W021", migrations=", ".join(missing_on_disk)),
+        found.append(Finding.problem(name, DbinitError(errors.W021, migrations=", ".join(missing_on_disk)),
                                      records=missing_on_disk))
     pending = [f"{m.app_label}.{m.name}" for m in ctx.pending]
     verdicts = ctx.verification
     lost = verdicts.recordable
     if lost:
-        found.append(Finding.problem(name, DbinitError("W024", count=len(lost), migrations=_short(lost)),
+        found.append(Finding.problem(name, DbinitError(errors.W024, count=len(lost), migrations=_short(lost)),
                                      records=lost))
     if verdicts.unverifiable:
         commands = "; ".join(v.fake_command for v in verdicts.apps.values() if v.unverifiable)
-        found.append(Finding.problem(name, DbinitError("W029", migrations=", ".join(verdicts.unverifiable),
+        found.append(Finding.problem(name, DbinitError(errors.W029, migrations=", ".join(verdicts.unverifiable),
                                                        commands=commands), records=verdicts.unverifiable))
     for verdict in verdicts.partial:
         detail = "missing " + ", ".join(verdict.missing) if verdict.missing else ""
         if verdict.unexpected:
             detail += ("; " if detail else "") + "there too early " + ", ".join(verdict.unexpected)
         migrations = ", ".join(f"{verdict.app}.{n}" for n in (verdict.lost or verdict.pending))
-        found.append(Finding.problem(name, DbinitError("E032", migrations=migrations, detail=detail),
+        found.append(Finding.problem(name, DbinitError(errors.E032, migrations=migrations, detail=detail),
                                      app=verdict.app))
     still_pending = verdicts.still_pending(pending)
     if still_pending:
-        found.append(Finding.problem(name, DbinitError("W020", count=len(still_pending),
+        found.append(Finding.problem(name, DbinitError(errors.W020, count=len(still_pending),
                                                        migrations=_short(still_pending)),
                                      pending=still_pending))
     if not found:
-        found.append(Finding(check=name, id="dbinit.I003", status="ok",
-                             message=f"All {len(loader.applied_migrations)} migrations applied; history consistent."))
+        found.append(Finding.result(name, errors.I003, count=len(loader.applied_migrations)))
     return found
 
 
@@ -291,8 +295,8 @@ def check_model_changes(ctx: HealthContext) -> list[Finding]:
     if changes:
         described = [f"{app}: " + ", ".join(op.describe() for m in ms for op in m.operations)
                      for app, ms in sorted(changes.items())]
-        return [Finding.problem(name, DbinitError("W022", changes="; ".join(described)))]
-    return [Finding(check=name, id="dbinit.I009", status="ok", message="Models match the migrations.")]
+        return [Finding.problem(name, DbinitError(errors.W022, changes="; ".join(described)))]
+    return [Finding.result(name, errors.I009)]
 
 
 def check_checksums(ctx: HealthContext) -> list[Finding]:
@@ -301,7 +305,7 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
 
     name = "checksums"
     if MigrationChecksum._meta.db_table not in ctx.columns():
-        return [Finding(check=name, id="dbinit.I008", status="info", message="No checksums recorded yet.")]
+        return [Finding.result(name, errors.I026, status="info")]
     changed = []
     rows = list(MigrationChecksum.objects.using(ctx.alias).values_list("app", "name", "checksum"))
     for app, mig, digest in rows:
@@ -312,26 +316,25 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
             changed.append(f"{app}.{mig}")
     if changed:
         changed.sort()
-        return [Finding.problem(name, DbinitError("W023", migrations=", ".join(changed)), migrations=changed)]
-    return [Finding(check=name, id="dbinit.I008", status="ok",
-                    message=f"{len(rows)} applied migration file(s) unchanged since they were applied.")]
+        return [Finding.problem(name, DbinitError(errors.W023, migrations=", ".join(changed)), migrations=changed)]
+    return [Finding.result(name, errors.I008, count=len(rows))]
 
 
 # Drift kinds: the catalogue entry for each, and the context key a repair reads.
 DRIFT_FINDINGS = {
-    "table": ("E030", "tables"),
-    "column": ("E031", "columns"),
-    "null": ("W025", "columns"),
-    "index": ("W026", "indexes"),
-    "unique": ("W027", "constraints"),
-    "check": ("W027", "constraints"),
-    "foreign_key": ("W028", "foreign_keys"),
+    "table": (errors.E030, "tables"),
+    "column": (errors.E031, "columns"),
+    "null": (errors.W025, "columns"),
+    "index": (errors.W026, "indexes"),
+    "unique": (errors.W027, "constraints"),
+    "check": (errors.W027, "constraints"),
+    "foreign_key": (errors.W028, "foreign_keys"),
 }
 
 
 def check_schema(ctx: HealthContext) -> list[Finding]:
     """The database against the state of the applied migrations (every app, pending or not)."""
-    from .drift import Expectation, compare, raw_sql_models
+    from .drift import Expectation, compare, describe, raw_sql_models
 
     name = "schema"
     state, _ = ctx.applied_state
@@ -347,20 +350,15 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
     found = []
     for code, facts in grouped.items():
         if facts:
-            from .drift import describe
-
             key = next(k for c, k in DRIFT_FINDINGS.values() if c == code)
             names = [describe(f) for f in facts]
             found.append(Finding.problem(name, DbinitError(code, **{key: ", ".join(names)}),
                                          **{key: names, "facts": facts,
                                             "apps": sorted({app_of.get(f[1], "") for f in facts})}))
     if not found:
-        found.append(Finding(check=name, id="dbinit.I004", status="ok",
-                             message=f"{report.tables_expected} tables with their columns, nullability, indexes "
-                                     "and constraints as the applied migrations say."))
+        found.append(Finding.result(name, errors.I004, count=report.tables_expected))
     if report.unjudged:
-        found.append(Finding.problem(name, DbinitError("I022", items="; ".join(report.unjudged)),
-                                     items=report.unjudged))
+        found.append(Finding.result(name, errors.I022, status="info", items="; ".join(report.unjudged)))
     return found
 
 
@@ -370,89 +368,61 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     from accounts.models import Role
     from tenants.models import Tenant
 
-    from .seeding import missing_seed
+    from .seeding import SeedState, active_admin_exists
 
     name = "seed"
     User = get_user_model()
     tables = ctx.columns()
     if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
-        return [Finding(check=name, id="dbinit.I005", status="info",
-                        message="Seed data not checked: its tables are not there yet.")]
-    found = []
-    using = ctx.alias
-    missing = missing_seed(using)
-    if missing["tenant"]:
-        found.append(Finding.problem(name, DbinitError("E040")))
-    roles = missing["roles"]
-    if roles:
-        found.append(Finding.problem(name, DbinitError("E041", roles=", ".join(roles)), roles=roles))
-    # The configured admin by its unique email, else any admin through the partial index on
-    # superusers (accounts.0003): neither grows with the number of users.
-    admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
-    if not (admins.with_email(settings.DBINIT_ADMIN_EMAIL).exists() or admins.exists()):
-        found.append(Finding.problem(name, DbinitError("W040")))
+        return [Finding.result(name, errors.I027, status="info")]
+    state = SeedState.read(ctx.alias)
+    found = [Finding.problem(name, error, roles=state.roles_missing) for error in state.problems()]
+    if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL):
+        found.append(Finding.problem(name, DbinitError(errors.W040)))
     elif settings.AISECRETARY_ENV == "production":
         from django.contrib.auth.hashers import check_password
 
-        admin = User.objects.using(using).with_email(settings.DBINIT_ADMIN_EMAIL).only("password").first()
+        admin = User.objects.using(ctx.alias).with_email(settings.DBINIT_ADMIN_EMAIL).only("password").first()
         # hashers.check_password (not User.check_password): no setter, so a check never rewrites the hash.
         if admin is not None and check_password(WELL_KNOWN_PASSWORD, admin.password):
-            found.append(Finding.problem(name, DbinitError("W041", email=settings.DBINIT_ADMIN_EMAIL)))
-    if not found:
-        found.append(Finding(check=name, id="dbinit.I005", status="ok",
-                             message="System tenant, system roles and an active staff admin present."))
-    return found
+            found.append(Finding.problem(name, DbinitError(errors.W041, email=settings.DBINIT_ADMIN_EMAIL)))
+    return found or [Finding.result(name, errors.I005)]
 
 
 def check_history(ctx: HealthContext) -> list[Finding]:
-    from .models import InitializationRun
+    from .history import last_run
 
     name = "history"
-    if InitializationRun._meta.db_table not in ctx.columns():
-        return [Finding.problem(name, DbinitError("W062"))]
-    last = InitializationRun.objects.using(ctx.alias).order_by("-id").first()
+    last = last_run(ctx.alias)
     if last is None:
-        return [Finding.problem(name, DbinitError("W062"))]
+        return [Finding.problem(name, DbinitError(errors.W062))]
     when = last.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     if last.outcome == "failed":
-        return [Finding.problem(name, DbinitError("W061", when=when, host=last.host,
+        return [Finding.problem(name, DbinitError(errors.W061, when=when, host=last.host,
                                                   outcome=f"failed ({last.error_code})"))]
     total = sum(s.get("duration_ms", 0) for s in last.steps)
-    return [Finding(check=name, id="dbinit.I007", status="ok",
-                    message=f"Last {last.trigger} run {when} on {last.host}: {last.outcome} in {total:.0f} ms.")]
+    return [Finding.result(name, errors.I007, trigger=last.trigger, when=when, host=last.host,
+                           outcome=last.outcome, ms=f"{total:.0f}")]
 
 
 def check_lock(ctx: HealthContext) -> list[Finding]:
-    from .locking import advisory_lock_holder, is_stale, lock_file_for
+    from .locking import advisory_lock_holder, file_lock_holder, is_stale
 
     name = "lock"
     conn = ctx.connection
     if conn.vendor == "postgresql":
         holder = advisory_lock_holder(conn)
         if holder is None:
-            return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
+            return [Finding.result(name, errors.I010)]
         if is_stale(holder):
-            error = DbinitError("W060", holder=f"backend pid {holder['pid']}", idle=f"{holder['idle_seconds']:.0f}")
+            error = DbinitError(errors.W060, holder=f"backend pid {holder['pid']}", idle=f"{holder['idle_seconds']:.0f}")
             return [Finding.problem(name, error, pid=holder["pid"])]
-        return [Finding(check=name, id="dbinit.I010", status="info",
-                        message=f"Initialisation in progress (backend pid {holder['pid']}, {holder['state']}).")]
-    path = lock_file_for(conn)
-    if path is None or not path.exists():
-        return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
-    import fcntl
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
-        except BlockingIOError:
-            holder = path.read_text().strip() or "?"
-            return [Finding(check=name, id="dbinit.I010", status="info",
-                            message=f"Initialisation in progress (pid {holder}).")]
-    finally:
-        os.close(fd)
+        return [Finding.result(name, errors.I028, status="info",
+                               holder=f"backend pid {holder['pid']}, {holder['state']}")]
+    pid = file_lock_holder(conn)
+    if pid is None:
+        return [Finding.result(name, errors.I010)]
+    return [Finding.result(name, errors.I028, status="info", holder=f"pid {pid}")]
 
 
 # name -> (function, needs the database)
@@ -501,7 +471,7 @@ def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0)
         for f in findings:
             f.check = name
             f.duration_ms = elapsed / len(findings)
-        if name == "configuration" and any(f.level_number >= 40 and f.id == "dbinit.E008" for f in findings):
+        if name == "configuration" and any(f.level_number >= 40 and f.id == errors.E008.id for f in findings):
             config_failed = True
         report.findings += findings
     if "pending" in ctx.__dict__:

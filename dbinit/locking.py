@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -59,7 +60,7 @@ def initialization_lock(connection, timeout: float, step="lock"):
 
 @contextmanager
 def _advisory_lock(connection, deadline, timeout, step):
-    from django.db import OperationalError
+    from django.db import Error, OperationalError
 
     from .configuration import describe_database
 
@@ -78,7 +79,7 @@ def _advisory_lock(connection, deadline, timeout, step):
                 if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
                     raise
                 target = describe_database(connection.settings_dict, connection.alias).target()
-                raise DbinitError("E060", step=step, target=target, timeout=f"{timeout:g}") from None
+                raise DbinitError(errors.E060, step=step, target=target, timeout=f"{timeout:g}") from None
             finally:
                 cursor.execute("SELECT set_config('lock_timeout', '0', false)")
     try:
@@ -87,7 +88,7 @@ def _advisory_lock(connection, deadline, timeout, step):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
-        except Exception:  # the connection died: the server released the session's lock with it
+        except Error:  # the connection died (InterfaceError too): the server released the session's lock with it
             logger.debug("Advisory lock released with the closed connection")
 
 
@@ -109,7 +110,7 @@ def _file_lock(connection, deadline, timeout, step):
                     info.contended = True
                     logger.info("Waiting for another process to finish initialising (%s)", path)
                 if time.monotonic() + delay > deadline:
-                    raise DbinitError("E060", step=step, target=str(path), timeout=f"{timeout:g}") from None
+                    raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
                 time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
                 delay = min(delay * 1.5, 0.1)
         os.ftruncate(fd, 0)
@@ -147,3 +148,21 @@ def advisory_lock_holder(connection) -> dict | None:
     if row is None:
         return None
     return {"pid": row[0], "state": row[1], "idle_seconds": float(row[2] or 0), "application": row[3]}
+
+
+def file_lock_holder(connection) -> str | None:
+    """Who holds the SQLite initialisation lock right now (the pid it wrote), or None when it is free."""
+    import fcntl
+
+    path = lock_file_for(connection)
+    if path is None or not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return path.read_text().strip() or "?"
+    finally:
+        os.close(fd)

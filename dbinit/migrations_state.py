@@ -22,6 +22,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.models import Q
 from django.db.transaction import TransactionManagementError
 
+from . import errors
+from .django_private import applied_project_state, discard_broken_transaction
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -58,29 +60,6 @@ def pending_migrations(executor) -> list:
     return [migration for migration, backwards in forward_plan(executor) if not backwards]
 
 
-def lost_records(pending, tables) -> list[str]:
-    """Pending migrations whose tables already exist: records lost, not work to do.
-
-    ``tables``: the existing table names (a set, or a mapping keyed by them).
-    """
-    from django.conf import settings
-    from django.db.migrations.operations import CreateModel
-
-    def creates_table(app_label, op):
-        # A CreateModel for a swapped-out swappable model (auth.User here) creates no table.
-        setting = op.options.get("swappable")
-        return not setting or getattr(settings, setting, None) == f"{app_label}.{op.name}"
-
-    lost = []
-    for migration in pending:
-        created = [op.options.get("db_table") or f"{migration.app_label}_{op.name_lower}"
-                   for op in migration.operations
-                   if isinstance(op, CreateModel) and creates_table(migration.app_label, op)]
-        if created and all(t in tables for t in created):
-            lost.append(label((migration.app_label, migration.name)))
-    return lost
-
-
 def records_missing_on_disk(loader) -> list:
     """Applied migrations that no file provides (a squash that replaces them counts as providing)."""
     replaced = {key for m in loader.disk_migrations.values() for key in (getattr(m, "replaces", None) or ())}
@@ -92,11 +71,11 @@ def check_history(executor, step="migrate"):
     try:
         executor.loader.check_consistent_history(executor.connection)
     except InconsistentMigrationHistory as exc:
-        raise DbinitError("E021", step=step, reason=str(exc).rstrip(".")) from None
+        raise DbinitError(errors.E021, step=step, reason=str(exc).rstrip(".")) from None
     conflicts = executor.loader.detect_conflicts()
     if conflicts:
         names = "; ".join(f"{', '.join(sorted(n))} in {app}" for app, n in sorted(conflicts.items()))
-        raise DbinitError("E021", step=step, reason=f"conflicting leaf migrations ({names}); "
+        raise DbinitError(errors.E021, step=step, reason=f"conflicting leaf migrations ({names}); "
                           "run python manage.py makemigrations --merge")
 
 
@@ -137,12 +116,12 @@ def apply(executor, plan, *, on_event=None, step="migrate") -> ApplyReport:
     connection = executor.connection
     targets = executor.loader.graph.leaf_nodes()
     quiet = StringIO()
-    pre_state = executor._create_project_state(with_applied_migrations=True)
+    pre_state = applied_project_state(executor)
     emit_pre_migrate_signal(0, False, connection.alias, stdout=quiet, apps=pre_state.apps, plan=plan)
     try:
         post_state = executor.migrate(targets, plan=plan, state=pre_state.clone())
     except Exception as exc:  # DatabaseError, or a migration's own Python (RunPython): same report
-        _discard_broken_transaction(connection)
+        discard_broken_transaction(connection)
         record_checksums(connection, report.applied)
         raise _migration_error(exc, connection, current["key"], step) from None
     post_state.clear_delayed_apps_cache()
@@ -170,34 +149,17 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _migration_error(exc, connection, key, step) -> DbinitError:
-    from .configuration import scrub
-    from .database import classify
+    from .database import classify, error_text
 
     cause = _root_cause(exc)
     if isinstance(cause, DatabaseError):
         error, _ = classify(cause, connection.alias, step)
-        if error.code in ("dbinit.E014", "dbinit.E010", "dbinit.E015"):
+        if error.code in (errors.E014.id, errors.E010.id, errors.E015.id):
             return error
         reason = error.context["reason"]
     else:
-        reason = scrub(f"{type(cause).__name__}: {cause}".strip().splitlines()[0])
-    return DbinitError("E020", step=step, migration=key or "?", reason=reason)
-
-
-def _discard_broken_transaction(connection):
-    """Roll back what the failed migration left open, so the connection is usable again.
-
-    The executor runs each migration in an atomic block; when the SQLite schema editor
-    raises from its own ``__exit__`` the block is never closed. Closing the connection
-    discards the uncommitted transaction (the migration's changes) in every case.
-    """
-    if connection.in_atomic_block:
-        connection.needs_rollback = False
-        connection.in_atomic_block = False
-        connection.savepoint_ids = []
-        connection.atomic_blocks = []
-        connection.commit_on_exit = True
-    connection.close()
+        reason = error_text(cause, with_type=True)
+    return DbinitError(errors.E020, step=step, migration=key or "?", reason=reason)
 
 
 # --- checksums ---------------------------------------------------------------------------

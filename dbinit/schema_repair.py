@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 
-from .drift import Catalogue, Expectation, compare, describe, raw_sql_models
+from . import django_private, errors
+from .drift import Expectation, compare, describe, raw_sql_models
 from .errors import DbinitError
+from .schema import Catalogue
 
 logger = logging.getLogger("dbinit")
 
@@ -51,15 +53,11 @@ def summary(outcomes: list[Outcome], verb: str) -> str:
     return "; ".join(parts) or "nothing was missing"
 
 
-def _cause(exc) -> str:
-    from .configuration import scrub
-
-    return scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-
-
 def _failed(item, exc, what) -> Outcome:
-    error = exc if isinstance(exc, DbinitError) else DbinitError("E019", during=f"dbrepair ({what} {item})",
-                                                                 reason=_cause(exc))
+    from .database import error_text
+
+    error = exc if isinstance(exc, DbinitError) else DbinitError(errors.E019, during=f"dbrepair ({what} {item})",
+                                                                 reason=error_text(exc))
     logger.warning("Repair of %s failed: %s", item, error.message)
     return Outcome(item, False, error)
 
@@ -130,7 +128,7 @@ def recreate_missing_tables(connection) -> list[Outcome]:
                 # rows); a missing through table is missing on its own.
                 sql, params = editor.table_sql(model)
                 editor.execute(sql, params or None)
-                editor.deferred_sql.extend(editor._model_indexes_sql(model))
+                editor.deferred_sql.extend(django_private.model_indexes_sql(editor, model))
             outcomes.append(Outcome(fact[1], True))
         except DatabaseError as exc:
             outcomes.append(_failed(fact[1], exc, "creating"))
@@ -157,7 +155,7 @@ def recreate_missing_columns(connection) -> list[Outcome]:
 
         has_default = field.has_default() or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
         if not field.null and not has_default and not field.primary_key and _has_rows(connection, table):
-            outcomes.append(Outcome(item, False, DbinitError("E034", column=item, table=table, name=column)))
+            outcomes.append(Outcome(item, False, DbinitError(errors.E034, column=item, table=table, name=column)))
             continue
         # As AddField does: the model without the field is the "from" state.
         from_state = applied.state.clone()
@@ -201,7 +199,7 @@ def recreate_missing_constraints(connection) -> list[Outcome]:
         model = applied.by_table[table]
         try:
             with connection.schema_editor(atomic=True) as editor:
-                _keeping_rows(connection, table, editor._remake_table, model)
+                _keeping_rows(connection, table, django_private.remake_table, editor, model)
             outcomes += [Outcome(item, True) for item in items]
         except DatabaseError as exc:
             outcomes += [_failed(item, exc, "rebuilding the table for") for item in items]
@@ -233,7 +231,7 @@ def _needs_rebuild(model, fact) -> bool:
 
 def _create(editor, model, fact):
     """Create one missing object with the schema editor, as the migration that made it did."""
-    kind, table, name, columns = fact[0], fact[1], fact[2], fact[3] if len(fact) > 3 else ()
+    kind, name, columns = fact[0], fact[2], fact[3] if len(fact) > 3 else ()
     opts = model._meta
     limit = editor.connection.ops.max_name_length() or 10**6
     if kind == "index":
@@ -241,15 +239,13 @@ def _create(editor, model, fact):
         if index is not None:
             editor.add_index(model, index)
         else:
-            editor.execute(editor._create_index_sql(model, fields=_fields(model, columns)))
+            editor.execute(django_private.create_field_index_sql(editor, model, _fields(model, columns)))
     elif kind in ("unique", "check") and name:
         editor.add_constraint(model, _named(opts.constraints, name, limit))
     elif kind == "unique":
-        editor.execute(editor._create_unique_sql(model, _fields(model, columns)))
+        editor.execute(django_private.create_unique_sql(editor, model, _fields(model, columns)))
     elif kind == "check":
-        field = _fields(model, columns)[0]
-        check_name = editor._create_index_name(table, [field.column], suffix="_check")
-        editor.execute(editor._create_check_sql(model, check_name, field.db_check(editor.connection)))
+        editor.execute(django_private.create_field_check_sql(editor, model, _fields(model, columns)[0]))
     elif kind == "foreign_key":
         field = next(f for f in opts.local_concrete_fields if f.column == fact[2])
-        editor.execute(editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s"))
+        editor.execute(django_private.create_fk_sql(editor, model, field))

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 from django.db.migrations.recorder import MigrationRecorder
 
-from .drift import Catalogue, Expectation, describe, raw_sql_models
+from .drift import Expectation, describe, raw_sql_models
+from .schema import Catalogue
 
 logger = logging.getLogger("dbinit")
 

@@ -9,7 +9,6 @@ import json
 import pytest
 
 from dbinit.checks import MIGRATE_UNSAFE
-
 from tests.support.databases import manage, python
 
 ADMIN = "admin@ai-secretary.com"
