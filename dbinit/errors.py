@@ -158,8 +158,9 @@ W024 = _e("W024", "Migration records lost",
 W029 = _e("W029", "Lost records that cannot be verified",
    "Migration(s) {migrations} are not recorded, although the database holds what later ones "
    "did; their effect (RunPython / RunSQL) cannot be seen in the schema.",
-   "Check that their code ran (the rows it writes are there), then record them: {commands}; "
-   "then run python manage.py dbrepair for anything left.")
+   "Check that their code ran (the rows it writes are there), then record them without running "
+   "them: {command} (dbinit's migrate --fake APP NAME: it records exactly these, also under an "
+   "inconsistent history, then repairs what waited for them).")
 E032 = _e("E032", "Migrations partly applied",
    "Migration(s) {migrations} are not recorded and the database holds only part of their effect: "
    "{detail}.",
@@ -171,6 +172,10 @@ E033 = _e("E033", "Pending migrations already in the database",
    "applying them would fail (already exists) or run their code twice.",
    "Run python manage.py dbhealth to see each one, then python manage.py dbrepair: it records "
    "the verified ones without running them and names what is missing in the others.")
+E035 = _e("E035", "Not a pending migration",
+   "{migration} is not a pending migration of this project (it is recorded already, or no file has that name).",
+   "List the migrations with python manage.py showmigrations {app} and pass --record APP.NAME "
+   "with one marked [ ].")
 # --- schema ----------------------------------------------------------
 E030 = _e("E030", "Table missing",
    "Table(s) of applied migrations missing: {tables}.",

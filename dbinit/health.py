@@ -259,9 +259,9 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
         found.append(Finding.problem(name, DbinitError(errors.W024, count=len(lost), migrations=_short(lost)),
                                      records=lost))
     if verdicts.unverifiable:
-        commands = "; ".join(v.fake_command for v in verdicts.apps.values() if v.unverifiable)
         found.append(Finding.problem(name, DbinitError(errors.W029, migrations=", ".join(verdicts.unverifiable),
-                                                       commands=commands), records=verdicts.unverifiable))
+                                                       command=verdicts.record_command),
+                                     records=verdicts.unverifiable))
     for verdict in verdicts.partial:
         detail = "missing " + ", ".join(verdict.missing) if verdict.missing else ""
         if verdict.unexpected:

@@ -145,8 +145,16 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
     return actions, manual, None
 
 
-def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> RepairResult:
-    """Check, plan, (unless ``dry_run``) repair, and check again."""
+def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=()) -> RepairResult:
+    """Check, plan, (unless ``dry_run``) repair, and check again.
+
+    ``record``: migrations (``APP.NAME``) a person checked and wants recorded as applied
+    before anything else (lost records whose effect dbinit cannot see, W029).
+    """
+    if record and not dry_run:
+        from .verification import record_checked
+
+        record_checked(connections[alias], record)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
     actions, manual, refused = plan(before, prune=prune)
     result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused)
@@ -169,12 +177,34 @@ def carry_out(ctx: RepairContext):
     """Run the planned actions phase by phase, each action in its own transaction."""
     for phase in (SCHEMA, MIGRATIONS, ROWS):
         for planned in [a for a in ctx.result.actions if ACTIONS[a.kind].phase == phase]:
-            if ctx.connection.vendor == "postgresql" and phase != MIGRATIONS:
-                _atomic(ctx, planned)
-            else:
-                # SQLite's schema editor cannot run inside an outer transaction; the schema actions
-                # open one per object themselves. Migrations open one per migration.
-                _do(ctx, planned)
+            _run(ctx, planned)
+        if phase == SCHEMA:
+            _record_again(ctx)
+
+
+def _run(ctx, planned):
+    if ctx.connection.vendor == "postgresql" and ACTIONS[planned.kind].phase != MIGRATIONS:
+        _atomic(ctx, planned)
+    else:
+        # SQLite's schema editor cannot run inside an outer transaction; the schema actions
+        # open one per object themselves. Migrations open one per migration.
+        _do(ctx, planned)
+
+
+def _record_again(ctx):
+    """Verify lost records once more after the schema repairs.
+
+    A lost migration that later recorded ones depend on is judged against the state that
+    includes it; when a schema repair restored what it was missing, it is verified now.
+    """
+    done = {a.kind for a in ctx.result.actions if a.status == "done"}
+    recorded = next((a for a in ctx.result.actions if a.kind == "record_lost_migrations"), None)
+    if recorded is None or not done & {"recreate_tables", "recreate_columns", "recreate_constraints"}:
+        return
+    again = Action("record_lost_migrations", recorded.finding, "verify again after the schema repairs")
+    _run(ctx, again)
+    if again.status == "done" and not again.outcome.startswith("recorded none"):
+        recorded.outcome += f"; after the schema repairs: {again.outcome}"
 
 
 def _atomic(ctx, planned):

@@ -151,10 +151,7 @@ def recreate_missing_columns(connection) -> list[Outcome]:
         opts = model._meta
         field = next(f for f in opts.local_concrete_fields if f.column == column)
         item = f"{table}.{column}"
-        from django.db.models import NOT_PROVIDED
-
-        has_default = field.has_default() or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
-        if not field.null and not has_default and not field.primary_key and _has_rows(connection, table):
+        if not field.primary_key and not _fills_existing_rows(field) and _has_rows(connection, table):
             outcomes.append(Outcome(item, False, DbinitError(errors.E034, column=item, table=table, name=column)))
             continue
         # As AddField does: the model without the field is the "from" state.
@@ -168,6 +165,20 @@ def recreate_missing_columns(connection) -> list[Outcome]:
         except DatabaseError as exc:
             outcomes.append(_failed(item, exc, "adding"))
     return outcomes
+
+
+def _fills_existing_rows(field) -> bool:
+    """Whether the migration state says what existing rows hold in ``field``.
+
+    The cases in which makemigrations adds a column without asking for a one-off default
+    (``MigrationAutodetector._generate_added_field``): nullable, a default or db_default,
+    ``auto_now``, or blank text (the empty string is a value the model allows).
+    """
+    from django.db.models import NOT_PROVIDED
+
+    return (field.null or field.has_default() or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+            or getattr(field, "auto_now", False)
+            or (field.blank and field.empty_strings_allowed))
 
 
 # --- indexes and constraints ------------------------------------------------------------------------

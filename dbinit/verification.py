@@ -58,11 +58,12 @@ class AppVerdict:
     partial: bool = False
     missing: list[str] = field(default_factory=list)  # when partial: objects missing
     unexpected: list[str] = field(default_factory=list)  # when partial: objects there too early
+    seen: set[str] = field(default_factory=set)  # migrations whose effect the schema shows
 
     @property
-    def fake_command(self) -> str:
-        """The manual command that records the lost prefix once a person has checked it."""
-        return f"python manage.py migrate --fake {self.app} {self.lost[-1]}" if self.lost else ""
+    def record_arguments(self) -> str:
+        """``--record APP.NAME`` for each lost migration a person must vouch for."""
+        return " ".join(f"--record {self.app}.{n}" for n in self.unverifiable)
 
 
 @dataclass
@@ -84,6 +85,18 @@ class Verification:
     @property
     def unverifiable(self) -> list[str]:
         return self._labels("unverifiable")
+
+    @property
+    def record_command(self) -> str:
+        """The command that records the unverifiable lost migrations once a person checked them.
+
+        ``dbrepair --record`` rather than ``migrate --fake APP NAME``: it records exactly the
+        named migrations, also when an applied migration depends on them (``migrate`` refuses
+        that inconsistent history, and dbinit's checks stop ``migrate`` while records are lost),
+        then verifies and records the ones that were waiting for them.
+        """
+        arguments = " ".join(v.record_arguments for v in self.apps.values() if v.unverifiable)
+        return f"python manage.py dbrepair {arguments}" if arguments else ""
 
     @property
     def partial(self) -> list[AppVerdict]:
@@ -167,12 +180,12 @@ def applied_state(executor):
 
 def refuse_blind_apply(executor, pending, step="migrate") -> None:
     """Raise E033 when a pending migration is already, wholly or partly, in the database."""
-    from .errors import DbinitError
+    from . import errors
 
     blocked = verify(executor, pending).blocked
     if blocked:
         shown = ", ".join(blocked[:6]) + (f" and {len(blocked) - 6} more" if len(blocked) > 6 else "")
-        raise DbinitError("E033", step=step, count=len(blocked), migrations=shown)
+        raise errors.DbinitError(errors.E033, step=step, count=len(blocked), migrations=shown)
 
 
 def verify(executor, pending=None, catalogue: Catalogue | None = None, state=None) -> Verification:
@@ -217,8 +230,11 @@ def verify(executor, pending=None, catalogue: Catalogue | None = None, state=Non
                 model = state.apps.get_model(app, name)
             except LookupError:
                 continue  # not created yet, or deleted
-            models = [model] + [f.remote_field.through for f in model._meta.local_many_to_many
-                                if f.remote_field.through._meta.auto_created]
+            if not expectation.is_expected(model):
+                continue  # swapped out (auth.User here), proxy or unmanaged: no table of its own
+            throughs = [getattr(f.remote_field, "through", None) for f in model._meta.local_many_to_many]
+            models = [model] + [t for t in throughs if t is not None and not isinstance(t, str)
+                                and t._meta.auto_created]
             for m in models:
                 if expectation.is_expected(m):
                     facts |= set(expectation.schema(m, catalogue).facts)
@@ -238,10 +254,8 @@ def verify(executor, pending=None, catalogue: Catalogue | None = None, state=Non
         if missing:
             verdict.partial = True
             verdict.missing += sorted(describe(f) for f in missing)
-        elif _has_code(migration) and not names:
-            verdict.unverifiable.append(migration.name)
-        elif not verdict.unverifiable:
-            verdict.recordable.append(migration.name)
+        if names:
+            verdict.seen.add(migration.name)
     rest = [m for m in pending if (m.app_label, m.name) not in implied]
     steps = {app: [facts_of(state, app)] for app in suspects}
     for migration in rest:
@@ -252,8 +266,48 @@ def verify(executor, pending=None, catalogue: Catalogue | None = None, state=Non
         chain = [m for m in rest if m.app_label == app]
         if chain and not result.apps[app].partial:
             _judge(result.apps[app], chain, steps[app], catalogue)
+    _lost_by_descent(result, pending, loader)
+    _classify(result, pending)
     _plan_recording(result, pending, loader, applied)
     return result
+
+
+def _classify(result: Verification, pending):
+    """Split each app's lost migrations into recordable ones and ones a person must vouch for.
+
+    A lost migration that runs code and changes nothing the schema shows cannot be verified;
+    the lost ones after it in its app wait for it (recording them first would hide it).
+    """
+    by_key = {(m.app_label, m.name): m for m in pending}
+    for verdict in result.apps.values():
+        if verdict.partial:
+            continue
+        order = {n: i for i, n in enumerate(verdict.pending)}
+        verdict.lost.sort(key=order.get)
+        for name in verdict.lost:
+            if _has_code(by_key[(verdict.app, name)]) and name not in verdict.seen:
+                verdict.unverifiable.append(name)
+            elif not verdict.unverifiable:
+                verdict.recordable.append(name)
+
+
+def _lost_by_descent(result: Verification, pending, loader):
+    """A pending migration that a lost one depends on ran too (in whichever app it is).
+
+    A data migration that another app's verified migration builds on is lost, not pending;
+    whether its code ran is then for a person to confirm (W029).
+    """
+    lost = {(v.app, n) for v in result.apps.values() for n in v.lost}
+    for migration in reversed(pending):
+        key = (migration.app_label, migration.name)
+        verdict = result.apps[migration.app_label]
+        if key in lost or verdict.partial:
+            continue
+        children = loader.graph.node_map[key].children
+        if not any(child.key in lost for child in children):
+            continue
+        lost.add(key)
+        verdict.lost.append(migration.name)
 
 
 def _applicable(fact, catalogue) -> bool:
@@ -299,15 +353,8 @@ def _judge(verdict: AppVerdict, migrations, steps, catalogue):
         # than re-run operations (a RenameIndex, say) over objects that are already in place.
         while k < len(migrations) and steps[k + 1] == steps[k] and not _has_code(migrations[k]):
             k += 1
-    lost = migrations[:k]
-    verdict.lost += [m.name for m in lost]
-    for index, migration in enumerate(lost):
-        if verdict.unverifiable or (_has_code(migration) and steps[index + 1] == steps[index]):
-            # Its effect cannot be seen: from here on, a person decides (the later ones wait for it).
-            if _has_code(migration) and steps[index + 1] == steps[index]:
-                verdict.unverifiable.append(migration.name)
-            continue
-        verdict.recordable.append(migration.name)
+    verdict.lost += [m.name for m in migrations[:k]]
+    verdict.seen |= {m.name for i, m in enumerate(migrations) if steps[i + 1] != steps[i]}
 
 
 def _explained(fact, facts, shown) -> bool:
@@ -348,3 +395,31 @@ def record(connection, verification: Verification) -> list[str]:
         recorded.append(label(key))
     logger.info("Recorded %d verified migration(s)", len(recorded))
     return recorded
+
+
+def record_checked(connection, labels) -> list[str]:
+    """Record migrations a person checked by hand (``dbrepair --record APP.NAME``); return them.
+
+    Only pending migrations that exist on disk are accepted (E035 otherwise); they are
+    recorded in plan order, none is run.
+    """
+    from django.db.migrations.executor import MigrationExecutor
+
+    from . import errors
+    from .migrations_state import pending_migrations
+
+    executor = MigrationExecutor(connection)
+    pending = [(m.app_label, m.name) for m in pending_migrations(executor)]
+    wanted = []
+    for item in labels:
+        app, _, name = item.partition(".")
+        if (app, name) not in pending:
+            raise errors.DbinitError(errors.E035, migration=item, app=app or "APP")
+        wanted.append((app, name))
+    recorder = MigrationRecorder(connection)
+    done = []
+    for key in pending:
+        if key in wanted:
+            recorder.record_applied(*key)
+            done.append(label(key))
+    return done

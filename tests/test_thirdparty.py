@@ -196,7 +196,12 @@ def _lost_runpython(db):
 
 
 def _partly_applied(db):
-    forget(db, "django_celery_beat", "0007_")
+    forget(db, "django_celery_beat", *(f"00{n:02d}_" for n in range(7, 20)))
+    db.drop_column("django_celery_beat_periodictask", "one_off")  # added by 0007 with start_time
+
+
+def _lost_under_recorded_with_dropped_column(db):
+    forget(db, "django_celery_beat", "0007_")  # 0008 and later still recorded: 0007 ran for sure
     db.drop_column("django_celery_beat_periodictask", "one_off")
 
 
@@ -233,6 +238,10 @@ DAMAGES = {
         [("dbinit.E032", "django_celery_beat.0007_auto_20180521_0826"),
          ("dbinit.E032", "missing django_celery_beat_periodictask.one_off")], healed=False,
         left=[("dbinit.E032", "django_celery_beat_periodictask.one_off")]),
+    "lost_record_under_recorded_ones_with_a_dropped_column": Damage(
+        _lost_under_recorded_with_dropped_column,
+        [("dbinit.E032", "missing django_celery_beat_periodictask.one_off"),
+         ("dbinit.E031", "django_celery_beat_periodictask.one_off")]),
     "dropped_not_null_column_without_default": Damage(
         _dropped_not_null_without_default,
         [("dbinit.E031", "django_celery_beat_periodictask.task"), ("dbinit.W026", "account_emailaddress (email)")],
@@ -276,10 +285,13 @@ def test_lost_runpython_record_is_recorded_by_the_manual_command_it_names(thirdp
     _lost_runpython(thirdparty_db)
     code, report = health(thirdparty_db)
     hint = next(c["hint"] for c in report["checks"] if c["id"] == "dbinit.W029")
-    command = "python manage.py migrate --fake account 0009_emailaddress_unique_primary_email"
+    command = "python manage.py dbrepair --record account.0008_emailaddress_unique_primary_email_fixup"
     assert command in hint
-    fake = manage(*command.split()[2:], db=thirdparty_db)
-    assert fake.returncode == 0, fake.stdout + fake.stderr
+    proc = manage(*command.split()[2:], "--noinput", db=thirdparty_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # It recorded the one named, then verified and recorded the one waiting for it.
+    assert {("account", "0008_emailaddress_unique_primary_email_fixup"),
+            ("account", "0009_emailaddress_unique_primary_email")} <= set(thirdparty_db.applied_migrations())
     code, report = health(thirdparty_db)
     assert code == 0 and problems(report) == [], problems(report)
 
@@ -302,3 +314,17 @@ def test_a_dropped_index_does_not_block_migrate_or_start_up(thirdparty_db):
     assert start.returncode == 0 and "dbinit.W026" in start.stderr, start.stderr
     endpoint = python("tests/probes/health.py", "?format=json", db=thirdparty_db)
     assert json.loads(endpoint.stdout)["status"] == 200
+
+
+def test_lost_runpython_record_under_a_recorded_migration_is_recorded_with_dbrepair_record(thirdparty_db):
+    forget(thirdparty_db, "account", "0008_")  # 0009 is still recorded: migrate --fake would refuse
+    code, report = health(thirdparty_db)
+    assert_reported(report, "dbinit.E021", "account.0009_emailaddress_unique_primary_email")
+    hint = next(c["hint"] for c in report["checks"] if c["id"] == "dbinit.W029")
+    command = "python manage.py dbrepair --record account.0008_emailaddress_unique_primary_email_fixup"
+    assert command in hint
+    proc = manage(*command.split()[2:], "--noinput", db=thirdparty_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("account", "0008_emailaddress_unique_primary_email_fixup") in thirdparty_db.applied_migrations()
+    bad = manage("dbrepair", "--noinput", "--record", "account.0001_initial", db=thirdparty_db)
+    assert bad.returncode == 1 and "dbinit.E035" in bad.stderr
