@@ -144,11 +144,7 @@ class HealthContext:
         """What the schema says about each pending migration (lost records, partly applied)."""
         from .verification import verify
 
-        if not self.pending:
-            from .verification import Verification
-
-            return Verification()
-        return verify(self.executor, self.pending, self.catalogue, self.applied_state)
+        return verify(self.executor, self.catalogue, self.applied_state)
 
     def columns(self) -> dict[str, set[str]]:
         if self.tables is None:

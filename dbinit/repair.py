@@ -33,6 +33,8 @@ from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
 
+# Warnings no action fixes that still leave the database unhealthy: lost records a person must vouch for.
+UNHEALTHY_WARNINGS = {errors.W029.id}
 # Findings no repair may touch: the file must be restored by a person.
 UNTOUCHABLE = {errors.E015.id, errors.E050.id, errors.E051.id}
 
@@ -102,7 +104,8 @@ class RepairResult:
     @property
     def remaining(self) -> list[health.Finding]:
         report = self.after or self.before
-        return [f for f in report.findings if f.level_number >= 40 or (f.level_number >= 30 and f.fixable)]
+        return [f for f in report.findings
+                if f.level_number >= 40 or (f.level_number >= 30 and (f.fixable or f.id in UNHEALTHY_WARNINGS))]
 
     @property
     def healthy(self) -> bool:
@@ -273,10 +276,9 @@ def _outcomes(ctx: RepairContext, outcomes, verb) -> str:
     for outcome in outcomes:
         if not outcome.done:
             ctx.result.failures.append(health.Finding.problem("repair", outcome.error, item=outcome.item))
-    text = summary(outcomes, verb)
     if outcomes and not any(o.done for o in outcomes):
-        raise DbinitError(errors.E019, during="dbrepair", reason=text)
-    return text
+        raise outcomes[0].error  # nothing done: the action failed, with the first cause (all are listed)
+    return summary(outcomes, verb)
 
 
 @action("recreate_tables", order=30, phase=SCHEMA,

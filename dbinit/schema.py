@@ -87,6 +87,9 @@ class Catalogue:
         self._constraints: dict[str, list[dict]] = {}
         self._exact: set[str] = set()  # tables whose constraints came from Django's introspection
         self._table_sql: dict[str, str] = {}
+        # Indexes with a WHERE clause: they cover some rows only, so they never stand in for a plain
+        # index or unique constraint on the same columns (Django's get_constraints does not say).
+        self.partial_indexes: set[str] = set()
 
     @cached_property
     def table_types(self) -> dict[str, str]:
@@ -165,13 +168,15 @@ class Catalogue:
                 "name": name, "columns": list(columns), "primary_key": kind == "p", "unique": kind in ("p", "u"),
                 "check": kind == "c", "index": False, "foreign_key": (target, None) if kind == "f" else None})
         cursor.execute(
-            "SELECT t.relname, i.relname, ix.indisunique, ix.indisprimary, "
+            "SELECT t.relname, i.relname, ix.indisunique, ix.indisprimary, ix.indpred IS NOT NULL, "
             "ARRAY(SELECT a.attname::text FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord) "
             "LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum "
             "WHERE k.ord <= ix.indnkeyatts ORDER BY k.ord) "
             "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid "
             "WHERE pg_catalog.pg_table_is_visible(t.oid)")
-        for table, name, unique, primary, columns in cursor.fetchall():
+        for table, name, unique, primary, partial, columns in cursor.fetchall():
+            if partial:
+                self.partial_indexes.add(name)
             constraints.setdefault(table, []).append({
                 "name": name, "columns": list(columns), "primary_key": primary, "unique": unique,
                 "check": False, "index": True, "foreign_key": None})
@@ -196,11 +201,13 @@ class Catalogue:
                                                "primary_key": True, "unique": False, "index": False,
                                                "check": False, "foreign_key": None})
             cursor.execute(
-                'SELECT m.name, il.name, il."unique", ii.name FROM sqlite_master AS m '
+                'SELECT m.name, il.name, il."unique", il.partial, ii.name FROM sqlite_master AS m '
                 "JOIN pragma_index_list(m.name) AS il JOIN pragma_index_info(il.name) AS ii "
                 "WHERE m.type = 'table' ORDER BY m.name, il.name, ii.seqno")
             indexes = {}
-            for table, index, unique, column in cursor.fetchall():
+            for table, index, unique, partial, column in cursor.fetchall():
+                if partial:
+                    self.partial_indexes.add(index)
                 entry = indexes.setdefault((table, index), {"name": index, "columns": [], "unique": bool(unique),
                                                             "index": True, "primary_key": False,
                                                             "check": False, "foreign_key": None})

@@ -182,23 +182,36 @@ def refuse_blind_apply(executor, pending, step="migrate") -> None:
     """Raise E033 when a pending migration is already, wholly or partly, in the database."""
     from . import errors
 
-    blocked = verify(executor, pending).blocked
+    blocked = [b for b in verify(executor).blocked if b in {f"{m.app_label}.{m.name}" for m in pending}]
     if blocked:
         shown = ", ".join(blocked[:6]) + (f" and {len(blocked) - 6} more" if len(blocked) > 6 else "")
         raise errors.DbinitError(errors.E033, step=step, count=len(blocked), migrations=shown)
 
 
-def verify(executor, pending=None, catalogue: Catalogue | None = None, state=None) -> Verification:
-    """Judge every pending migration of ``executor``'s database against its schema.
+def unapplied(executor) -> list:
+    """Every migration not recorded as applied, in plan order.
+
+    More than ``migrate``'s plan: a migration that an applied one depends on is not in
+    that plan (its app's leaf is applied), yet its record is lost all the same.
+    """
+    loader = executor.loader
+    missing = set(loader.graph.nodes) - set(loader.applied_migrations)
+    if not missing:
+        return []
+    full_plan = executor.migration_plan(loader.graph.leaf_nodes(), clean_start=True)
+    return [m for m, _ in full_plan if (m.app_label, m.name) in missing]
+
+
+def verify(executor, catalogue: Catalogue | None = None, state=None) -> Verification:
+    """Judge every unapplied migration of ``executor``'s database against its schema.
 
     ``state``: the result of :func:`applied_state`, when the caller has it already.
     """
     from .drift import present
-    from .migrations_state import pending_migrations
 
     connection = executor.connection
     loader = executor.loader
-    pending = pending_migrations(executor) if pending is None else pending
+    pending = unapplied(executor)
     result = Verification()
     if not pending:
         return result

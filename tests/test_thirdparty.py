@@ -158,7 +158,7 @@ def _dropped_table(db):
 
 
 def _dropped_column(db):
-    db.drop_column("account_emailaddress", "verified")  # NOT NULL, default False
+    db.drop_column("django_celery_beat_periodictask", "enabled")  # NOT NULL, default True
 
 
 def _dropped_index(db):
@@ -196,7 +196,7 @@ def _lost_runpython(db):
 
 
 def _partly_applied(db):
-    forget(db, "django_celery_beat", *(f"00{n:02d}_" for n in range(7, 20)))
+    forget(db, "django_celery_beat")
     db.drop_column("django_celery_beat_periodictask", "one_off")  # added by 0007 with start_time
 
 
@@ -214,7 +214,7 @@ DAMAGES = {
     "dropped_table": Damage(_dropped_table, [("dbinit.E030", "django_celery_beat_solarschedule")],
                             new_tables=("django_celery_beat_solarschedule",)),
     "dropped_not_null_column_with_default": Damage(
-        _dropped_column, [("dbinit.E031", "account_emailaddress.verified")]),
+        _dropped_column, [("dbinit.E031", "django_celery_beat_periodictask.enabled")]),
     "dropped_index": Damage(_dropped_index, [("dbinit.W026", "account_emailaddress (email)")]),
     "dropped_unique_constraint": Damage(
         _dropped_unique, [("dbinit.W027", "account_emailaddress: unique_primary_email (user_id, primary)")]),
