@@ -419,10 +419,9 @@ def record_checked(connection, labels) -> list[str]:
     from django.db.migrations.executor import MigrationExecutor
 
     from . import errors
-    from .migrations_state import pending_migrations
 
     executor = MigrationExecutor(connection)
-    pending = [(m.app_label, m.name) for m in pending_migrations(executor)]
+    pending = [(m.app_label, m.name) for m in unapplied(executor)]
     wanted = []
     for item in labels:
         app, _, name = item.partition(".")
