@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from django.db import models
 from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -237,10 +238,12 @@ def verify(executor, catalogue: Catalogue | None = None, state=None) -> Verifica
                 touched[migration.app_label] |= _touched(op)
 
     def facts_of(state, app, names=None) -> set:
+        names = touched[app] if names is None else names
+        apps = _render(state, {(app, n) for n in names})
         facts = set()
-        for name in touched[app] if names is None else names:
+        for name in names:
             try:
-                model = state.apps.get_model(app, name)
+                model = apps.get_model(app, name)
             except LookupError:
                 continue  # not created yet, or deleted
             if not expectation.is_expected(model):
@@ -254,6 +257,8 @@ def verify(executor, catalogue: Catalogue | None = None, state=None) -> Verifica
         return facts
 
     state = state.clone()
+    # Mutated unrendered (cheap): each step renders only the models it looks at (see _render).
+    state.__dict__.pop("apps", None)
     # Pending migrations that applied ones depend on: lost for sure, judged against the implied state.
     for migration in pending:
         key = (migration.app_label, migration.name)
@@ -302,6 +307,38 @@ def _classify(result: Verification, pending):
                 verdict.unverifiable.append(name)
             elif not verdict.unverifiable:
                 verdict.recordable.append(name)
+
+
+def _render(state, keys):
+    """Render ``keys``' models and every model they refer to, not the whole project.
+
+    Rendering all of a large project's models (about 150 here) at each of hundreds of
+    steps would take minutes; the models a step looks at and their relations are a few.
+    """
+    from django.db.migrations.state import StateApps
+    from django.db.migrations.utils import resolve_relation
+
+    wanted, todo = set(), [k for k in keys if k in state.models]
+    while todo:
+        key = todo.pop()
+        if key in wanted or key not in state.models:
+            continue
+        wanted.add(key)
+        model_state = state.models[key]
+        references = [getattr(f.remote_field, a, None) for f in model_state.fields.values()
+                      if getattr(f, "remote_field", None) is not None for a in ("model", "through")]
+        references += list(model_state.bases)
+        for reference in references:
+            if reference is None or reference is models.Model or (
+                    isinstance(reference, type) and not hasattr(reference, "_meta")):
+                continue
+            if isinstance(reference, type) and reference._meta.abstract:
+                continue
+            try:
+                todo.append(resolve_relation(reference, key[0], key[1]))
+            except (TypeError, ValueError, AttributeError):
+                continue
+    return StateApps(state.real_apps, {k: state.models[k] for k in wanted}, ignore_swappable=True)
 
 
 def _lost_by_descent(result: Verification, pending, loader):

@@ -106,6 +106,7 @@ def test_template_has_over_150_migrations_and_rows(thirdparty_db):
     assert len(thirdparty_db.applied_migrations()) >= 250
     counts = data_counts(thirdparty_db)
     assert counts["account_emailaddress"] == 20 and counts["django_celery_beat_periodictask"] == 5
+    assert counts["constructs_custom_shelf"] == 3 and counts["constructs_placement"] == 4
 
 
 def test_healthy_database_passes_every_entry_point(thirdparty_db):
@@ -191,6 +192,10 @@ def _lost_record_and_dropped_table(db):
     db.drop_table("django_celery_beat_solarschedule")
 
 
+def _lost_alterfield(db):
+    forget(db, "constructs", "0002_")  # AddField with db_default, AlterField NULL -> NOT NULL
+
+
 def _lost_runpython(db):
     forget(db, "account", "0008_", "0009_")
 
@@ -225,6 +230,8 @@ DAMAGES = {
         _lost_addfield, [("dbinit.W024", "wagtailusers.0015_userprofile_keyboard_shortcuts")]),
     "lost_addindex_record": Damage(
         _lost_addindex, [("dbinit.W024", "oauth2_provider.0022_refreshtoken_token_family_index")]),
+    "lost_alterfield_record": Damage(
+        _lost_alterfield, [("dbinit.W024", "constructs.0002_isbn_and_note_text")]),
     "lost_record_and_dropped_table": Damage(
         _lost_record_and_dropped_table,
         [("dbinit.E030", "django_celery_beat_solarschedule"), ("dbinit.W024", "django_celery_beat.0012_")],

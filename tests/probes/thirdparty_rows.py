@@ -18,6 +18,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from oauth2_provider.models import Application  # noqa: E402
 from taggit.models import Tag  # noqa: E402
 
+from tests.apps.constructs.models import Book, Note, Placement, Shelf  # noqa: E402
 from tests.factories import TenantFactory, UserFactory  # noqa: E402
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -35,4 +36,9 @@ Tag.objects.bulk_create(Tag(name=f"tag-{n}", slug=f"tag-{n}") for n in range(5))
 for n in range(2):
     Application.objects.create(name=f"app-{n}", user=users[n], client_type="confidential",
                                authorization_grant_type="authorization-code", redirect_uris="https://example.com/cb")
+shelves = [Shelf.objects.create(name=f"Shelf {n}", width=10 + n, height=5) for n in range(3)]
+for n in range(4):
+    book = Book.objects.create(title=f"Book {n}")
+    Placement.objects.create(book=book, shelf=shelves[n % 3], position=n)
+    Note.objects.create(content_type_id=1, object_id=book.pk, text=f"note {n}")
 print(count)

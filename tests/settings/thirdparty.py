@@ -13,6 +13,10 @@ for the constructs they use rather than for the apps themselves:
 * django-celery-beat (task scheduler): many small AlterField migrations.
 * django-oauth-toolkit: swappable models (``OAUTH2_PROVIDER_*_MODEL``).
 
+* tests.apps.constructs (test-only): GeneratedField, db_default, comments, a db_table
+  override, unmanaged and proxy models, an M2M through model, a generic relation,
+  functional, partial and deferrable constraints.
+
 ``AUTH_USER_MODEL`` is the project's own, so ``auth.User`` is a swapped model too.
 """
 
@@ -39,6 +43,7 @@ INSTALLED_APPS = INSTALLED_APPS + [  # noqa: F405
     "allauth.usersessions",
     "django_celery_beat",
     "oauth2_provider",
+    "tests.apps.constructs",
 ]
 
 MIDDLEWARE = MIDDLEWARE + ["allauth.account.middleware.AccountMiddleware"]  # noqa: F405
