@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import router
-
+from .routing import hosts_model
 from .schema import Catalogue, is_concrete
 
 # Fact kinds, in report order.
@@ -76,7 +75,7 @@ class Expectation:
 
     def is_expected(self, model) -> bool:
         """A concrete model that migrations create in this database."""
-        return is_concrete(model) and router.allow_migrate_model(self.connection.alias, model)
+        return is_concrete(model) and hosts_model(self.connection.alias, model)
 
     def models(self, apps, app_labels=None):
         """Concrete models (auto-created M2M tables included) of ``apps`` living in this database."""
@@ -123,7 +122,7 @@ class Expectation:
             if (remote is not None and f.db_constraint and features.supports_foreign_keys
                     and getattr(remote, "model", None) is not None and not isinstance(remote.model, str)):
                 target = remote.model._meta
-                if is_concrete(remote.model) and router.allow_migrate_model(self.connection.alias, remote.model):
+                if is_concrete(remote.model) and hosts_model(self.connection.alias, remote.model):
                     facts.append(("foreign_key", table, f.column, target.db_table))
         for fields in opts.unique_together:
             facts.append(("unique", table, None, tuple(opts.get_field(n).column for n in fields)))
