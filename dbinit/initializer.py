@@ -19,10 +19,9 @@ from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
-from . import backup, errors, history, migrations_state, routing, schema, seeding
+from . import backup, errors, history, migrations_state, routing, schema, seeding, verification
 from . import database as db
 from . import sqlite as sqlite_settings
-from . import verification
 from .configuration import describe_database, validate_configuration
 from .errors import DbinitError
 from .locking import initialization_lock
