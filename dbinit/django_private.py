@@ -15,6 +15,12 @@ NAMES = (
     ("django.db.backends.base.base.BaseDatabaseWrapper", "_nodb_cursor"),
     ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_model_indexes_sql"),
     ("django.db.migrations.loader.MigrationLoader", "load_disk"),
+    ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_index_sql"),
+    ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_unique_sql"),
+    ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_check_sql"),
+    ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_index_name"),
+    ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_fk_sql"),
+    ("django.db.backends.sqlite3.schema.DatabaseSchemaEditor", "_remake_table"),
 )
 # Attributes of a connection that an atomic block maintains (django.db.transaction.Atomic).
 ATOMIC_STATE = ("in_atomic_block", "needs_rollback", "savepoint_ids", "atomic_blocks", "commit_on_exit")
@@ -95,3 +101,37 @@ def executor_reading_files_once(connection):
     executor.recorder = MigrationRecorder(connection)
     executor.progress_callback = None
     return executor
+# --- re-creating one lost index or constraint (dbinit.schema_repair) ---------------------------------
+# The schema editor's public methods create a constraint only as part of a field or a Meta
+# option (add_field, alter_unique_together, ...), which would touch more than the one lost
+# object. These are the statements those public methods build, for one object alone.
+
+
+def create_field_index_sql(editor, model, fields):
+    """CREATE INDEX as ``db_index=True`` makes it (its generated name included)."""
+    return editor._create_index_sql(model, fields=fields)
+
+
+def create_unique_sql(editor, model, fields):
+    """The UNIQUE constraint ``unique=True`` / ``unique_together`` makes."""
+    return editor._create_unique_sql(model, fields)
+
+
+def create_field_check_sql(editor, model, field):
+    """The CHECK constraint a field's type carries (``PositiveIntegerField``: ``>= 0``), named as Django names it."""
+    name = editor._create_index_name(model._meta.db_table, [field.column], suffix="_check")
+    return editor._create_check_sql(model, name, field.db_check(editor.connection))
+
+
+def create_fk_sql(editor, model, field):
+    """The FOREIGN KEY constraint ``add_field`` makes for ``field``."""
+    return editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s")
+
+
+def remake_table(editor, model):
+    """SQLite: rebuild ``model``'s table from the model, as its ``add_constraint`` does.
+
+    SQLite keeps unique, check and foreign-key constraints in CREATE TABLE; the only way
+    to add one is Django's table rebuild (copy, drop, rename), with every row kept.
+    """
+    editor._remake_table(model)

@@ -151,9 +151,31 @@ W023 = _e("W023", "Migration edited after it was applied",
    "Restore the file from version control (git checkout -- FILE); to change an applied "
    "schema, add a new migration instead of editing an old one.")
 W024 = _e("W024", "Migration records lost",
-   "Tables exist for {count} migration(s) that are not recorded as applied: {migrations}.",
-   "Run python manage.py dbrepair: it verifies each table and column, then records "
-   "the migrations without running them again.", repair="record_lost_migrations")
+   "The database already holds the schema of {count} migration(s) that are not recorded as "
+   "applied: {migrations}.",
+   "Run python manage.py dbrepair: it records them without running them again (each was "
+   "verified against the schema, operation by operation).", repair="record_lost_migrations")
+W029 = _e("W029", "Lost records that cannot be verified",
+   "Migration(s) {migrations} are not recorded, although the database holds what later ones "
+   "did; their effect (RunPython / RunSQL) cannot be seen in the schema.",
+   "Check that their code ran (the rows it writes are there), then record them without running "
+   "them: {command} (dbinit's migrate --fake APP NAME: it records exactly these, also under an "
+   "inconsistent history, then repairs what waited for them).")
+E032 = _e("E032", "Migrations partly applied",
+   "Migration(s) {migrations} are not recorded and the database holds only part of their effect: "
+   "{detail}.",
+   "Nothing was recorded or applied. Restore the missing objects from a backup, or create them as "
+   "the migration would (python manage.py sqlmigrate APP NAME prints its SQL), or drop the "
+   "objects that are there too early; then run python manage.py dbrepair.")
+E033 = _e("E033", "Pending migrations already in the database",
+   "{count} pending migration(s) are already in the database, wholly or in part: {migrations}; "
+   "applying them would fail (already exists) or run their code twice.",
+   "Run python manage.py dbhealth to see each one, then python manage.py dbrepair: it records "
+   "the verified ones without running them and names what is missing in the others.")
+E035 = _e("E035", "Not a pending migration",
+   "{migration} is not a pending migration of this project (it is recorded already, or no file has that name).",
+   "List the migrations with python manage.py showmigrations {app} and pass --record APP.NAME "
+   "with one marked [ ].")
 # --- schema ----------------------------------------------------------
 E030 = _e("E030", "Table missing",
    "Table(s) of applied migrations missing: {tables}.",
@@ -163,6 +185,28 @@ E031 = _e("E031", "Column missing",
    "Column(s) of applied migrations missing: {columns}.",
    "Run python manage.py dbrepair to add them back from the migration state, or restore "
    "them from a backup.", repair="recreate_columns")
+E034 = _e("E034", "NOT NULL column cannot be re-added",
+   "{column} is NOT NULL, the migration state gives it no default, and its table holds rows: "
+   "dbrepair does not invent values.",
+   "Restore the column from a backup, or add it as the migration would but nullable, fill every "
+   "row with the right value, then make it NOT NULL (PostgreSQL: ALTER TABLE {table} ALTER "
+   "COLUMN {name} SET NOT NULL; SQLite: rebuild the table); then run python manage.py dbhealth.")
+W025 = _e("W025", "Column nullability differs",
+   "Column(s) whose NULL / NOT NULL differs from the applied migrations: {columns}.",
+   "Make each column match its model (PostgreSQL: ALTER TABLE ... ALTER COLUMN ... SET NOT NULL / "
+   "DROP NOT NULL, after filling NULLs; SQLite: rebuild the table), or restore it from a backup.")
+W026 = _e("W026", "Index missing",
+   "Index(es) of applied migrations missing: {indexes}.",
+   "Run python manage.py dbrepair to recreate them from the migration state.",
+   repair="recreate_constraints")
+W027 = _e("W027", "Unique or check constraint missing",
+   "Constraint(s) of applied migrations missing: {constraints}.",
+   "Run python manage.py dbrepair to recreate them from the migration state; rows that violate "
+   "one make that one fail alone, and the report lists them.", repair="recreate_constraints")
+W028 = _e("W028", "Foreign key missing",
+   "Foreign key(s) of applied migrations missing: {foreign_keys}.",
+   "Run python manage.py dbrepair to recreate them from the migration state; rows pointing at "
+   "missing rows make that one fail alone, and the report says so.", repair="recreate_constraints")
 # --- seed data -------------------------------------------------------
 E040 = _e("E040", "System tenant missing",
    "The system tenant (slug 'system') does not exist.",
@@ -323,7 +367,9 @@ I001 = _e("I001", "Database reachable",
    "Connected to {vendor} {version}; round trip {ms} ms.", "Nothing to do.")
 I002 = _e("I002", "Engine details", "{vendor}: {details}.", "Nothing to do.")
 I003 = _e("I003", "Migrations applied", "All {count} migrations applied; history consistent.", "Nothing to do.")
-I004 = _e("I004", "Schema matches the models", "{count} tables and all their columns present.", "Nothing to do.")
+I004 = _e("I004", "Schema matches the migrations",
+   "{count} tables with their columns, nullability, indexes and constraints as the applied migrations say.",
+   "Nothing to do.")
 I005 = _e("I005", "Seed data present", "System tenant, system roles and an active staff admin present.",
    "Nothing to do.")
 I006 = _e("I006", "Configuration valid", "{environment} environment, {vendor} at {target}.", "Nothing to do.")
@@ -346,6 +392,9 @@ I017 = _e("I017", "Template ignored",
 I018 = _e("I018", "Committed snapshot",
    "The snapshot {path} {state}.",
    "Nothing to do; python manage.py dbsnapshot writes it again from the migrations.")
+I022 = _e("I022", "Schema constructs not judged",
+   "Checked for their table and columns only (dbinit cannot judge the rest): {items}.",
+   "Nothing to do; check these by hand if you suspect damage.")
 I026 = _e("I026", "No migration checksums yet", "No checksums recorded yet.",
    "Nothing to do: initdb and migrate record them as they apply migrations.")
 I027 = _e("I027", "Seed data not checked", "Seed data not checked: its tables are not there yet.",

@@ -82,6 +82,7 @@ class HealthReport:
     database: dict
     findings: list[Finding] = field(default_factory=list)
     duration_ms: float = 0.0
+    pending_apps: set = field(default_factory=set)  # apps with migrations still to apply
 
     @property
     def status(self) -> str:
@@ -140,6 +141,27 @@ class HealthContext:
     @cached_property
     def pending_apps(self) -> set[str]:
         return {m.app_label for m in self.pending}
+
+    @cached_property
+    def catalogue(self):
+        """The database's schema as Django's introspection reads it, one table at a time."""
+        from .schema import Catalogue
+
+        return Catalogue(self.connection)
+
+    @cached_property
+    def applied_state(self):
+        """(state of the applied migrations, pending ones it had to include): see verification."""
+        from .verification import applied_state
+
+        return applied_state(self.executor)
+
+    @cached_property
+    def verification(self):
+        """What the schema says about each pending migration (lost records, partly applied)."""
+        from .verification import verify
+
+        return verify(self.executor, self.catalogue, self.applied_state)
 
     def columns(self) -> dict[str, set[str]]:
         if self.tables is None:
@@ -245,7 +267,7 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
 def check_migrations(ctx: HealthContext) -> list[Finding]:
     from django.db.migrations.exceptions import InconsistentMigrationHistory
 
-    from .migrations_state import label, lost_records, records_missing_on_disk
+    from .migrations_state import label, records_missing_on_disk
 
     name = "migrations"
     if ctx.verified:
@@ -261,13 +283,27 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
         found.append(Finding.problem(name, DbinitError(errors.W021, migrations=", ".join(missing_on_disk)),
                                      records=missing_on_disk))
     pending = [f"{m.app_label}.{m.name}" for m in ctx.pending]
-    lost = lost_records(ctx.pending, ctx.columns()) if ctx.pending else []
+    verdicts = ctx.verification
+    lost = verdicts.recordable
     if lost:
-        found.append(Finding.problem(name, DbinitError(errors.W024, count=len(lost), migrations=", ".join(lost)),
+        found.append(Finding.problem(name, DbinitError(errors.W024, count=len(lost), migrations=_short(lost)),
                                      records=lost))
-    if pending:
-        found.append(Finding.problem(name, DbinitError(errors.W020, count=len(pending), migrations=_short(pending)),
-                                     pending=pending))
+    if verdicts.unverifiable:
+        found.append(Finding.problem(name, DbinitError(errors.W029, migrations=", ".join(verdicts.unverifiable),
+                                                       command=verdicts.record_command),
+                                     records=verdicts.unverifiable))
+    for verdict in verdicts.partial:
+        detail = "missing " + ", ".join(verdict.missing) if verdict.missing else ""
+        if verdict.unexpected:
+            detail += ("; " if detail else "") + "there too early " + ", ".join(verdict.unexpected)
+        migrations = ", ".join(f"{verdict.app}.{n}" for n in (verdict.lost or verdict.pending))
+        found.append(Finding.problem(name, DbinitError(errors.E032, migrations=migrations, detail=detail),
+                                     app=verdict.app))
+    still_pending = verdicts.still_pending(pending)
+    if still_pending:
+        found.append(Finding.problem(name, DbinitError(errors.W020, count=len(still_pending),
+                                                       migrations=_short(still_pending)),
+                                     pending=still_pending))
     if not found:
         found.append(Finding.result(name, errors.I003, count=len(loader.applied_migrations)))
     return found
@@ -316,22 +352,54 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
     return [Finding.result(name, errors.I008, count=len(rows))]
 
 
+# Drift kinds: the catalogue entry for each, and the context key a repair reads.
+DRIFT_FINDINGS = {
+    "table": (errors.E030, "tables"),
+    "column": (errors.E031, "columns"),
+    "null": (errors.W025, "columns"),
+    "index": (errors.W026, "indexes"),
+    "unique": (errors.W027, "constraints"),
+    "check": (errors.W027, "constraints"),
+    "foreign_key": (errors.W028, "foreign_keys"),
+}
+
+
 def check_schema(ctx: HealthContext) -> list[Finding]:
-    from .schema import compare, expected_models
+    """The database against the state of the applied migrations (every app, pending or not)."""
+    from .drift import Expectation, compare, describe, raw_sql_models
 
     name = "schema"
-    # Tables of apps with pending migrations are reported as pending migrations, not damage.
-    models = [m for m in expected_models(ctx.connection) if m._meta.app_label not in ctx.pending_apps]
-    report = compare(ctx.connection, models, ctx.columns())
+    if ctx.verified:
+        # The migration set is the one last verified (its fingerprint matches), so the installed
+        # models are the applied state and no migration graph is loaded (start-up, readiness).
+        # Only tables and columns are judged on this path; dbhealth compares every index and
+        # constraint against the state the graph builds.
+        from django.apps import apps as installed
+
+        raw, kinds = frozenset(), ("table", "column")
+        models = list(Expectation(ctx.connection, raw).models(installed))
+    else:
+        state, _ = ctx.applied_state
+        loader = ctx.executor.loader
+        raw, kinds = raw_sql_models(loader, loader.graph.nodes), tuple(DRIFT_FINDINGS)
+        models = list(Expectation(ctx.connection, raw).models(state.apps))
+    app_of = {m._meta.db_table: m._meta.app_label for m in models}
+    report = compare(ctx.connection, models, ctx.catalogue, raw)
+    grouped: dict[str, list] = {}
+    for kind, (code, _) in DRIFT_FINDINGS.items():
+        grouped.setdefault(code, []).extend(report.missing[kind] if kind in kinds else [])
     found = []
-    if report.missing_tables:
-        found.append(Finding.problem(name, DbinitError(errors.E030, tables=", ".join(report.missing_tables)),
-                                     tables=report.missing_tables))
-    if report.missing_columns:
-        found.append(Finding.problem(name, DbinitError(errors.E031, columns=", ".join(report.missing_columns)),
-                                     columns=report.missing_columns))
+    for code, facts in grouped.items():
+        if facts:
+            key = next(k for c, k in DRIFT_FINDINGS.values() if c == code)
+            names = [describe(f) for f in facts]
+            found.append(Finding.problem(name, DbinitError(code, **{key: ", ".join(names)}),
+                                         **{key: names, "facts": facts,
+                                            "apps": sorted({app_of.get(f[1], "") for f in facts})}))
     if not found:
         found.append(Finding.result(name, errors.I004, count=report.tables_expected))
+    if report.unjudged:
+        found.append(Finding.result(name, errors.I022, status="info", items="; ".join(report.unjudged)))
     return found
 
 
@@ -503,6 +571,8 @@ def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0,
         if name == "configuration" and any(f.level_number >= 40 and f.id == errors.E008.id for f in findings):
             config_failed = True
         report.findings += findings
+    if "pending" in ctx.__dict__:
+        report.pending_apps = set(ctx.pending_apps)
     if ctx.read_only:
         _point_hints_at_primary(ctx, report)
     report.duration_ms = (time.perf_counter() - start) * 1000

@@ -31,6 +31,7 @@ from . import (
     schema,
     seeding,
     templates,
+    verification,
 )
 from . import database as db
 from . import sqlite as sqlite_settings
@@ -266,6 +267,8 @@ class Initializer:
                 migrations_state.apply(self.executor, [], on_event=self.on_event)
                 step.summary += "; post-migrate handlers run"
             return
+        # Never re-apply what is already there (lost records): E033 sends the person to dbrepair.
+        verification.refuse_blind_apply(self.executor, [m for m, backwards in self.plan if not backwards])
         report = migrations_state.apply(self.executor, self.plan, on_event=self.on_event)
         step.created, step.skipped = len(report.applied), applied_before
         step.detail = {"applied": report.applied, "durations_ms": report.durations_ms}

@@ -60,29 +60,6 @@ def pending_migrations(executor) -> list:
     return [migration for migration, backwards in forward_plan(executor) if not backwards]
 
 
-def lost_records(pending, tables) -> list[str]:
-    """Pending migrations whose tables already exist: records lost, not work to do.
-
-    ``tables``: the existing table names (a set, or a mapping keyed by them).
-    """
-    from django.conf import settings
-    from django.db.migrations.operations import CreateModel
-
-    def creates_table(app_label, op):
-        # A CreateModel for a swapped-out swappable model (auth.User here) creates no table.
-        setting = op.options.get("swappable")
-        return not setting or getattr(settings, setting, None) == f"{app_label}.{op.name}"
-
-    lost = []
-    for migration in pending:
-        created = [op.options.get("db_table") or f"{migration.app_label}_{op.name_lower}"
-                   for op in migration.operations
-                   if isinstance(op, CreateModel) and creates_table(migration.app_label, op)]
-        if created and all(t in tables for t in created):
-            lost.append(label((migration.app_label, migration.name)))
-    return lost
-
-
 def records_missing_on_disk(loader) -> list:
     """Applied migrations that no file provides (a squash that replaces them counts as providing)."""
     replaced = {key for m in loader.disk_migrations.values() for key in (getattr(m, "replaces", None) or ())}

@@ -2,10 +2,13 @@
 
 Rules every action follows: never drop or truncate a table holding data,
 never delete a user row, never re-run a migration over live data. SQLite is
-backed up (online backup API) before the first change; PostgreSQL changes
-run in one transaction per phase (transactional DDL), so a failed repair
-changes nothing. What cannot be fixed safely is left alone and reported with
-its manual steps.
+backed up (online backup API) before the first change. Repairs are
+independent: each action runs in its own transaction, and the schema actions
+repair each object (a table, a column, an index, a constraint) in its own
+transaction inside it (a savepoint on PostgreSQL), so one that fails is rolled
+back alone and reported with its cause and manual steps while the others
+stand. What cannot be fixed safely is left alone and reported with its manual
+steps.
 
 The catalogue is the registry: an entry that dbrepair can fix names its
 action (``errors.E030.repair == "recreate_tables"``), and each action below
@@ -32,11 +35,13 @@ from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
 
+# Warnings no action fixes that still leave the database unhealthy: lost records a person must vouch for.
+UNHEALTHY_WARNINGS = {errors.W029.id}
 # Findings no repair may touch: the file must be restored by a person.
 UNTOUCHABLE = {errors.E015.id, errors.E050.id, errors.E051.id}
 
-# Phases, in order: records and schema (one transaction on PostgreSQL), then pending migrations
-# (each in its own transaction, as migrate does), then rows and locks (one transaction).
+# Phases, in order: records and schema, then pending migrations (each in its own transaction, as
+# migrate does), then rows and locks.
 SCHEMA, MIGRATIONS, ROWS = "schema", "migrations", "rows"
 
 
@@ -96,11 +101,13 @@ class RepairResult:
     dry_run: bool = False
     refused: DbinitError | None = None
     generated_password: str | None = None
+    failures: list[health.Finding] = field(default_factory=list)  # objects whose repair failed, with steps
 
     @property
     def remaining(self) -> list[health.Finding]:
         report = self.after or self.before
-        return [f for f in report.findings if f.level_number >= 40 or (f.level_number >= 30 and f.fixable)]
+        return [f for f in report.findings
+                if f.level_number >= 40 or (f.level_number >= 30 and (f.fixable or f.id in UNHEALTHY_WARNINGS))]
 
     @property
     def healthy(self) -> bool:
@@ -143,9 +150,17 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
     return actions, manual, None
 
 
-def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> RepairResult:
-    """Check, plan, (unless ``dry_run``) repair, and check again."""
+def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=()) -> RepairResult:
+    """Check, plan, (unless ``dry_run``) repair, and check again.
+
+    ``record``: migrations (``APP.NAME``) a person checked and wants recorded as applied
+    before anything else (lost records whose effect dbinit cannot see, W029).
+    """
     _checkpoint_sqlite(alias)
+    if record and not dry_run and not (alias in settings.DATABASES and routing.read_only_reason(alias)):
+        from .verification import record_checked
+
+        record_checked(connections[alias], record)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
     actions, manual, refused = plan(before, prune=prune)
     # A replica is checked like any database, and never written.
@@ -162,8 +177,9 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> Repa
         result.backup = backup.backup_sqlite(connection, "repair")
     carry_out(RepairContext(connection, result))
     result.after = health.run(alias, hash_passwords=True)
-    # Manual findings are what is still there after the repair.
-    _, result.manual, _ = plan(result.after, prune=prune)
+    # Left for a person: what no action fixes, and each object whose repair failed (its cause and steps).
+    _, manual, _ = plan(result.after, prune=prune)
+    result.manual = result.failures + manual
     if result.healthy:
         # The full check just verified the migration set (the repair's migrate made dbinit forget it).
         fingerprint.remember(connection)
@@ -191,27 +207,45 @@ def _checkpoint_sqlite(alias):
 
 
 def carry_out(ctx: RepairContext):
-    """Run the planned actions phase by phase; on PostgreSQL a phase other than migrations is one transaction."""
+    """Run the planned actions phase by phase, each action in its own transaction."""
     for phase in (SCHEMA, MIGRATIONS, ROWS):
-        actions = [a for a in ctx.result.actions if ACTIONS[a.kind].phase == phase]
-        if not actions:
-            continue
-        if ctx.connection.vendor == "postgresql" and phase != MIGRATIONS:
-            _atomic(ctx, actions)
-        else:
-            for planned in actions:
-                _do(ctx, planned)
+        for planned in [a for a in ctx.result.actions if ACTIONS[a.kind].phase == phase]:
+            _run(ctx, planned)
+        if phase == SCHEMA:
+            _record_again(ctx)
 
 
-def _atomic(ctx, actions):
+def _run(ctx, planned):
+    if ctx.connection.vendor == "postgresql" and ACTIONS[planned.kind].phase != MIGRATIONS:
+        _atomic(ctx, planned)
+    else:
+        # SQLite's schema editor cannot run inside an outer transaction; the schema actions
+        # open one per object themselves. Migrations open one per migration.
+        _do(ctx, planned)
+
+
+def _record_again(ctx):
+    """Verify lost records once more after the schema repairs.
+
+    A lost migration that later recorded ones depend on is judged against the state that
+    includes it; when a schema repair restored what it was missing, it is verified now.
+    """
+    done = {a.kind for a in ctx.result.actions if a.status == "done"}
+    recorded = next((a for a in ctx.result.actions if a.kind == "record_lost_migrations"), None)
+    if recorded is None or not done & {"recreate_tables", "recreate_columns", "recreate_constraints"}:
+        return
+    again = Action("record_lost_migrations", recorded.finding, "verify again after the schema repairs")
+    _run(ctx, again)
+    if again.status == "done" and not again.outcome.startswith("recorded none"):
+        recorded.outcome += f"; after the schema repairs: {again.outcome}"
+
+
+def _atomic(ctx, planned):
     try:
         with transaction.atomic(using=ctx.connection.alias):
-            for planned in actions:
-                _do(ctx, planned, raise_errors=True)
-    except (DatabaseError, DbinitError) as exc:
-        for planned in actions:
-            if planned.status == "done":
-                planned.status, planned.outcome = "failed", f"rolled back with the rest of its phase: {exc}"
+            _do(ctx, planned, raise_errors=True)
+    except (DatabaseError, DbinitError):
+        pass  # _do recorded the failure; the transaction undid this action alone
 
 
 def _do(ctx, planned, raise_errors=False):
@@ -252,17 +286,29 @@ def prune_records(ctx: RepairContext) -> str:
 
 
 @action("record_lost_migrations", order=20, phase=SCHEMA,
-        # Inconsistent history is usually lost records too: the strict verification decides.
-        describe=lambda fs: "verify each table and column against the migration state, then record the "
-        "matching migrations as applied (none is run)")
+        # Inconsistent history is usually lost records too: the verification decides.
+        describe=lambda fs: "verify each pending migration's operations against the schema, then record "
+        "the verified ones as applied (none is run)")
 def record_lost_migrations(ctx: RepairContext) -> str:
     from .schema_repair import record_verified_migrations
 
-    recorded, refused = record_verified_migrations(ctx.connection)
+    recorded, left = record_verified_migrations(ctx.connection)
     text = f"recorded {len(recorded)}: {', '.join(recorded)}" if recorded else "recorded none"
-    if refused:
-        text += f"; not recorded (schema does not match): {', '.join(refused)}"
+    if left:
+        text += f"; not recorded (not verifiable or partly applied, see below): {', '.join(left)}"
     return text
+
+
+def _outcomes(ctx: RepairContext, outcomes, verb) -> str:
+    """Summarise per-object outcomes; each failure becomes a manual step; fail the action if all failed."""
+    from .schema_repair import summary
+
+    for outcome in outcomes:
+        if not outcome.done:
+            ctx.result.failures.append(health.Finding.problem("repair", outcome.error, item=outcome.item))
+    if outcomes and not any(o.done for o in outcomes):
+        raise outcomes[0].error  # nothing done: the action failed, with the first cause (all are listed)
+    return summary(outcomes, verb)
 
 
 @action("recreate_tables", order=30, phase=SCHEMA,
@@ -270,8 +316,7 @@ def record_lost_migrations(ctx: RepairContext) -> str:
 def recreate_tables(ctx: RepairContext) -> str:
     from .schema_repair import recreate_missing_tables
 
-    created = recreate_missing_tables(ctx.connection)
-    return f"created {', '.join(created)}" if created else "nothing was missing"
+    return _outcomes(ctx, recreate_missing_tables(ctx.connection), "created")
 
 
 @action("recreate_columns", order=40, phase=SCHEMA,
@@ -279,25 +324,31 @@ def recreate_tables(ctx: RepairContext) -> str:
 def recreate_columns(ctx: RepairContext) -> str:
     from .schema_repair import recreate_missing_columns
 
-    added = recreate_missing_columns(ctx.connection)
-    return f"added {', '.join(added)}" if added else "nothing was missing"
+    return _outcomes(ctx, recreate_missing_columns(ctx.connection), "added")
+
+
+@action("recreate_constraints", order=45, phase=SCHEMA,
+        describe=lambda fs: "recreate from the migration state, each alone: " + ", ".join(
+            _context_list(fs, "indexes") + _context_list(fs, "constraints") + _context_list(fs, "foreign_keys")))
+def recreate_constraints(ctx: RepairContext) -> str:
+    from .schema_repair import recreate_missing_constraints
+
+    return _outcomes(ctx, recreate_missing_constraints(ctx.connection), "created")
 
 
 @action("apply_migrations", order=50, phase=MIGRATIONS,
         describe=lambda fs: f"apply {len(_context_list(fs, 'pending'))} pending migration(s)")
 def apply_migrations(ctx: RepairContext) -> str:
-    from .migrations_state import apply, check_history, forward_plan, lost_records
-    from .schema import columns_by_table
+    from .migrations_state import apply, check_history, forward_plan
+    from .verification import refuse_blind_apply
 
     executor = _executor(ctx.connection)
-    # Never run a migration over tables that are already there, nor on a broken history.
+    # Never run a migration over objects that are already there, nor on a broken history.
     check_history(executor, step="repair")
     pending = forward_plan(executor)
     if not pending:
         return "nothing pending"
-    lost = lost_records([m for m, _ in pending], columns_by_table(ctx.connection))
-    if lost:
-        raise DbinitError(errors.W024, count=len(lost), migrations=", ".join(lost))
+    refuse_blind_apply(executor, [m for m, backwards in pending if not backwards], step="repair")
     report = apply(executor, pending, step="repair")
     return f"applied {len(report.applied)}: {', '.join(report.applied)}"
 

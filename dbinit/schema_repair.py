@@ -1,144 +1,262 @@
 """Schema repairs driven by Django's migration state (never by hand-written DDL).
 
-* :func:`record_verified_migrations`: migration records lost while the tables
-  are there. Django's ``--fake-initial`` idea, checked more strictly: for each
-  app, the newest migration whose resulting tables *and exact column sets*
-  match the database (and after which no later table exists) is found, and it
-  and its predecessors are recorded. Nothing is re-run over live data.
-* :func:`recreate_missing_tables` / :func:`recreate_missing_columns`: build a
-  missing table or column of an applied migration from the applied state,
-  alone, with the schema editor; every other table stays as it is.
+* :func:`record_verified_migrations`: migration records lost while their schema
+  is there. :mod:`dbinit.verification` judges each pending migration operation by
+  operation; only the verified ones are recorded, nothing is re-run.
+* :func:`recreate_missing_tables`, :func:`recreate_missing_columns` and
+  :func:`recreate_missing_constraints`: build what the applied migration state
+  has and the database lacks (a table, a column, an index, a unique / check /
+  foreign-key constraint), with Django's schema editor.
+
+Every object is repaired alone, in its own transaction (a savepoint inside an
+outer one on PostgreSQL): one that fails (a unique constraint over duplicate
+rows, a NOT NULL column with no value for existing rows) is rolled back alone
+and reported with its cause and manual steps; the others stand. A table that
+SQLite must rebuild is proven to keep its row count.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.recorder import MigrationRecorder
 
-from .django_private import applied_project_state, model_indexes_sql
-from .migrations_state import ordered_nodes, pending_migrations
-from .routing import hosts_model
-from .schema import columns_by_table, is_concrete
+from . import django_private, errors
+from .drift import Expectation, compare, describe, raw_sql_models
+from .errors import DbinitError
+from .schema import Catalogue
 
 logger = logging.getLogger("dbinit")
 
 
-def _app_tables(state, app_label) -> dict[str, set[str]]:
-    tables = {}
-    for model in state.apps.get_models(include_auto_created=True):
-        if model._meta.app_label == app_label and is_concrete(model):
-            tables[model._meta.db_table] = {f.column for f in model._meta.local_concrete_fields}
-    return tables
+@dataclass
+class Outcome:
+    """One object a repair worked on: done, or failed with the error a person acts on."""
+
+    item: str
+    done: bool
+    error: DbinitError | None = None
+
+    @property
+    def text(self) -> str:
+        return self.item if self.done else f"{self.item} ({self.error.message})"
 
 
+def summary(outcomes: list[Outcome], verb: str) -> str:
+    done = [o.item for o in outcomes if o.done]
+    failed = [o.text for o in outcomes if not o.done]
+    parts = [f"{verb} {', '.join(done)}"] if done else []
+    if failed:
+        parts.append(f"failed (rolled back alone): {'; '.join(failed)}")
+    return "; ".join(parts) or "nothing was missing"
+
+
+def _failed(item, exc, what) -> Outcome:
+    from .database import error_text
+
+    error = exc if isinstance(exc, DbinitError) else DbinitError(errors.E019, during=f"dbrepair ({what} {item})",
+                                                                 reason=error_text(exc))
+    logger.warning("Repair of %s failed: %s", item, error.message)
+    return Outcome(item, False, error)
+
+
+# --- lost records ---------------------------------------------------------------------------------
 def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
-    """Record lost migrations whose schema is verifiably present; return (recorded, refused)."""
+    """Record lost migrations whose effect is verified in the schema; return (recorded, left)."""
+    from .verification import record, verify
+
     executor = MigrationExecutor(connection)
-    loader = executor.loader
-    applied = set(loader.applied_migrations)
-    pending = pending_migrations(executor)
-    if not pending:
-        return [], []
-    existing = columns_by_table(connection)
-    order = ordered_nodes(loader.graph)
-    states = {}
-
-    def state_after(key):
-        if key not in states:
-            states[key] = loader.project_state(key, at_end=True)
-        return states[key]
-
-    verified_upto = {}
-    for app in dict.fromkeys(m.app_label for m in pending):
-        sequence = [k for k in order if k[0] == app]
-        final = _app_tables(state_after(sequence[-1]), app)
-        floor = max((i for i, k in enumerate(sequence) if k in applied), default=-1)
-        verified_upto[app] = floor
-        for index in range(len(sequence) - 1, floor, -1):
-            tables = _app_tables(state_after(sequence[index]), app)
-            matches = all(t in existing and existing[t] == cols for t, cols in tables.items())
-            later_absent = not any(t in existing for t in set(final) - set(tables))
-            if matches and later_absent:
-                verified_upto[app] = index
-                break
-    recorder = MigrationRecorder(connection)
-    recorded, refused = [], []
-    for migration in pending:
-        key = (migration.app_label, migration.name)
-        sequence = [k for k in order if k[0] == migration.app_label]
-        parents = {p.key for p in loader.graph.node_map[key].parents}
-        if sequence.index(key) <= verified_upto[migration.app_label] and parents <= applied:
-            recorder.record_applied(*key)
-            applied.add(key)
-            recorded.append(f"{key[0]}.{key[1]}")
-        else:
-            refused.append(f"{key[0]}.{key[1]}")
-    logger.info("Recorded %d verified migration(s); %d left pending", len(recorded), len(refused))
-    return recorded, refused
+    verification = verify(executor)
+    recorded = record(connection, verification)
+    left = [f"{v.app}.{n}" for v in verification.apps.values() for n in v.lost if f"{v.app}.{n}" not in recorded]
+    return recorded, left
 
 
-def _hosted(connection, model) -> bool:
-    """Only what the routers allow here, as migrate's schema editor decides (never a forbidden table)."""
-    return is_concrete(model) and hosts_model(connection.alias, model)
+# --- the applied state ----------------------------------------------------------------------------
+class _Applied:
+    """The applied migration state, its models by table, and the database's catalogue."""
 
+    def __init__(self, connection):
+        from .verification import applied_state
 
-def _applied_state(connection):
-    executor = MigrationExecutor(connection)
-    pending_apps = {m.app_label for m in pending_migrations(executor)}
-    # The state the recorded migrations describe, as migrate computes it.
-    state = applied_project_state(executor)
-    return state, pending_apps
+        self.connection = connection
+        executor = MigrationExecutor(connection)
+        self.state, _ = applied_state(executor)
+        self.raw = raw_sql_models(executor.loader, executor.loader.graph.nodes)
+        self.expectation = Expectation(connection, self.raw)
+        self.models = list(self.expectation.models(self.state.apps))
+        self.by_table = {m._meta.db_table: m for m in self.models}
+        self.catalogue = Catalogue(connection)
 
-
-def recreate_missing_tables(connection) -> list[str]:
-    """Create the tables of applied migrations that are missing; return their names."""
-    state, pending_apps = _applied_state(connection)
-    existing = columns_by_table(connection)
-    missing = [m for m in state.apps.get_models(include_auto_created=True)
-               if _hosted(connection, m) and m._meta.app_label not in pending_apps
-               and m._meta.db_table not in existing]
-    if not missing:
-        return []
-    with connection.schema_editor(atomic=True) as editor:
-        for model in missing:
-            # create_model() without its M2M step: those tables may well still exist (and hold
-            # rows); a missing through table is in `missing` on its own.
-            sql, params = editor.table_sql(model)
-            editor.execute(sql, params or None)
-            editor.deferred_sql.extend(model_indexes_sql(editor, model))
-    return [m._meta.db_table for m in missing]
-
-
-def recreate_missing_columns(connection) -> list[str]:
-    """Add back the columns of applied migrations that are missing, keeping every row."""
-    state, pending_apps = _applied_state(connection)
-    existing = columns_by_table(connection)
-    added = []
-    for model in state.apps.get_models():
-        opts = model._meta
-        if not _hosted(connection, model) or opts.app_label in pending_apps or opts.db_table not in existing:
-            continue
-        for field in opts.local_concrete_fields:
-            if field.column in existing[opts.db_table]:
-                continue
-            # As AddField does: the model without the field is the "from" state.
-            from_state = state.clone()
-            from_state.remove_field(opts.app_label, opts.model_name, field.name)
-            from_model = from_state.apps.get_model(opts.app_label, opts.model_name)
-            with connection.schema_editor(atomic=True) as editor:
-                before = _count(connection, opts.db_table)
-                editor.add_field(from_model, field)
-                after = _count(connection, opts.db_table)
-                if before != after:  # SQLite rebuilds the table to add some columns: prove no row was lost
-                    raise DatabaseError(f"{opts.db_table} had {before} rows and would have {after}; rolled back")
-            added.append(f"{opts.db_table}.{field.column}")
-    return added
+    def drift(self):
+        return compare(self.connection, self.models, self.catalogue, self.raw)
 
 
 def _count(connection, table) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")
         return cursor.fetchone()[0]
+
+
+def _has_rows(connection, table) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(table)} LIMIT 1")
+        return cursor.fetchone() is not None
+
+
+def _keeping_rows(connection, table, change, *args):
+    """Run ``change(*args)`` inside a schema editor; SQLite may rebuild the table: prove no row is lost."""
+    before = _count(connection, table)
+    change(*args)
+    after = _count(connection, table)
+    if before != after:
+        raise DatabaseError(f"{table} had {before} rows and would have {after}; rolled back")
+
+
+# --- tables -----------------------------------------------------------------------------------------
+def recreate_missing_tables(connection) -> list[Outcome]:
+    """Create each missing table of the applied migrations, alone, with its indexes."""
+    applied = _Applied(connection)
+    outcomes = []
+    for fact in applied.drift().missing["table"]:
+        model = applied.by_table[fact[1]]
+        try:
+            with connection.schema_editor(atomic=True) as editor:
+                # create_model() without its M2M step: those tables may well still exist (and hold
+                # rows); a missing through table is missing on its own.
+                sql, params = editor.table_sql(model)
+                editor.execute(sql, params or None)
+                editor.deferred_sql.extend(django_private.model_indexes_sql(editor, model))
+            outcomes.append(Outcome(fact[1], True))
+        except DatabaseError as exc:
+            outcomes.append(_failed(fact[1], exc, "creating"))
+    return outcomes
+
+
+# --- columns ------------------------------------------------------------------------------------------
+def recreate_missing_columns(connection) -> list[Outcome]:
+    """Add back each missing column of the applied migrations, keeping every row.
+
+    Existing rows get the migration state's default (``default`` or ``db_default``); a NOT
+    NULL column without one is not added to a table holding rows (E034 says what to do):
+    dbrepair never invents values.
+    """
+    applied = _Applied(connection)
+    outcomes = []
+    for fact in applied.drift().missing["column"]:
+        table, column = fact[1], fact[2]
+        model = applied.by_table[table]
+        opts = model._meta
+        field = next(f for f in opts.local_concrete_fields if f.column == column)
+        item = f"{table}.{column}"
+        if not field.primary_key and not _fills_existing_rows(field) and _has_rows(connection, table):
+            outcomes.append(Outcome(item, False, DbinitError(errors.E034, column=item, table=table, name=column)))
+            continue
+        # As AddField does: the model without the field is the "from" state.
+        from_state = applied.state.clone()
+        from_state.remove_field(opts.app_label, opts.model_name, field.name)
+        from_model = from_state.apps.get_model(opts.app_label, opts.model_name)
+        try:
+            with connection.schema_editor(atomic=True) as editor:
+                _keeping_rows(connection, table, editor.add_field, from_model, field)
+            outcomes.append(Outcome(item, True))
+        except DatabaseError as exc:
+            outcomes.append(_failed(item, exc, "adding"))
+    return outcomes
+
+
+def _fills_existing_rows(field) -> bool:
+    """Whether the migration state says what existing rows hold in ``field``.
+
+    The cases in which makemigrations adds a column without asking for a one-off default
+    (``MigrationAutodetector._generate_added_field``): nullable, a default or db_default,
+    ``auto_now``, or blank text (the empty string is a value the model allows).
+    """
+    from django.db.models import NOT_PROVIDED
+
+    return (field.null or field.has_default() or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+            or getattr(field, "auto_now", False)
+            or (field.blank and field.empty_strings_allowed))
+
+
+# --- indexes and constraints ------------------------------------------------------------------------
+def recreate_missing_constraints(connection) -> list[Outcome]:
+    """Create each missing index, unique, check and foreign-key constraint, alone.
+
+    PostgreSQL adds each with ALTER TABLE / CREATE INDEX. SQLite cannot add a unique,
+    check or foreign-key constraint to a table: Django's schema editor rebuilds the
+    table from the model (all its constraints at once), with the row count proven equal.
+    """
+    applied = _Applied(connection)
+    report = applied.drift()
+    outcomes = []
+    rebuild: dict[str, list[str]] = {}
+    for kind in ("index", "unique", "check", "foreign_key"):
+        for fact in report.missing[kind]:
+            model = applied.by_table[fact[1]]
+            item = describe(fact)
+            if connection.vendor == "sqlite" and _needs_rebuild(model, fact):
+                rebuild.setdefault(fact[1], []).append(item)
+                continue
+            try:
+                with connection.schema_editor(atomic=True) as editor:
+                    _create(editor, model, fact)
+                outcomes.append(Outcome(item, True))
+            except DatabaseError as exc:
+                outcomes.append(_failed(item, exc, "creating"))
+    for table, items in rebuild.items():
+        model = applied.by_table[table]
+        try:
+            with connection.schema_editor(atomic=True) as editor:
+                _keeping_rows(connection, table, django_private.remake_table, editor, model)
+            outcomes += [Outcome(item, True) for item in items]
+        except DatabaseError as exc:
+            outcomes += [_failed(item, exc, "rebuilding the table for") for item in items]
+    return outcomes
+
+
+def _named(objects, name, max_length):
+    return next((o for o in objects if o.name[:max_length] == name), None)
+
+
+def _fields(model, columns):
+    by_column = {f.column: f for f in model._meta.local_concrete_fields}
+    return [by_column[c] for c in columns]
+
+
+def _needs_rebuild(model, fact) -> bool:
+    """SQLite keeps unique (unconditional), check and foreign-key constraints in CREATE TABLE."""
+    kind, name = fact[0], fact[2]
+    if kind == "index":
+        return False
+    if kind == "unique" and name:
+        from django.db.models import UniqueConstraint
+
+        constraint = _named(model._meta.constraints, name, 10**6)
+        return not (isinstance(constraint, UniqueConstraint) and (
+            constraint.condition or constraint.contains_expressions or constraint.include or constraint.deferrable))
+    return True
+
+
+def _create(editor, model, fact):
+    """Create one missing object with the schema editor, as the migration that made it did."""
+    kind, name, columns = fact[0], fact[2], fact[3] if len(fact) > 3 else ()
+    opts = model._meta
+    limit = editor.connection.ops.max_name_length() or 10**6
+    if kind == "index":
+        index = _named(opts.indexes, name, limit) if name else None
+        if index is not None:
+            editor.add_index(model, index)
+        else:
+            editor.execute(django_private.create_field_index_sql(editor, model, _fields(model, columns)))
+    elif kind in ("unique", "check") and name:
+        editor.add_constraint(model, _named(opts.constraints, name, limit))
+    elif kind == "unique":
+        editor.execute(django_private.create_unique_sql(editor, model, _fields(model, columns)))
+    elif kind == "check":
+        editor.execute(django_private.create_field_check_sql(editor, model, _fields(model, columns)[0]))
+    elif kind == "foreign_key":
+        field = next(f for f in opts.local_concrete_fields if f.column == fact[2])
+        editor.execute(django_private.create_fk_sql(editor, model, field))

@@ -137,3 +137,31 @@ def chromium_path():
             pytest.fail("Chromium is not installed and REQUIRE_E2E=1")
         pytest.skip("Chromium is not installed (apt-get install chromium); end-to-end test skipped")
     return path
+
+
+# --- third-party apps (tests.settings.thirdparty) ------------------------------------------------
+THIRDPARTY_ENV = {"DJANGO_SETTINGS_MODULE": "tests.settings.thirdparty"}
+
+
+@pytest.fixture(scope="session")
+def thirdparty_template(tmp_path_factory):
+    """A database initialised by initdb with the third-party apps (~290 migrations), rows in their tables.
+
+    Made once per session (migrating takes 20 to 60 s) and copied per test by ``thirdparty_db``.
+    """
+    db = ScratchDatabase.new(ENGINE, tmp_path_factory.mktemp("thirdparty"))
+    db.env = dict(THIRDPARTY_ENV)
+    result = manage("initdb", "--noinput", db=db, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = python("tests/probes/thirdparty_rows.py", db=db, env={"AISECRETARY_ENV": "testing"})
+    assert rows.returncode == 0, rows.stderr
+    yield db
+    db.drop()
+
+
+@pytest.fixture
+def thirdparty_db(thirdparty_template, tmp_path):
+    """A fresh copy of the third-party template database (run manage.py on it with its own ``env``)."""
+    for db in _copy_of(thirdparty_template, tmp_path):
+        db.env = dict(THIRDPARTY_ENV)
+        yield db

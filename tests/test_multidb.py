@@ -188,7 +188,10 @@ def test_dbrepair_on_analytics_recreates_its_table_and_no_forbidden_one(initiali
     db.execute("INSERT INTO analytics_pageview (path, viewed_at) VALUES ('/a', '2026-01-01 00:00:00+00')")
     db.drop_column("analytics_pageview", "viewed_at")
     proc = manage("dbrepair", "--database", "analytics", "--noinput", env=initialized_multi.env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # auto_now_add gives existing rows no value (their creation time is unknown): dbrepair does not
+    # invent one (issue 10) and says how to add the column by hand, on this alias only.
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "dbinit.E034 analytics_pageview.viewed_at" in proc.stdout
     assert tables(db) == ANALYTICS_TABLES
     assert db.scalar("SELECT COUNT(*) FROM analytics_pageview") == 1
     db.drop_table("analytics_pageview")

@@ -7,6 +7,7 @@ count before and after.
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 
@@ -177,30 +178,48 @@ def test_adds_back_a_dropped_column_keeping_every_row(populated_db):
 
 
 def test_rerecords_a_truncated_migration_table_without_running_migrations(populated_db):
+    """Verified migrations are recorded; data migrations are left to the person, with the commands."""
     applied = sorted(populated_db.applied_migrations())
     populated_db.execute("DELETE FROM django_migrations")
     before = data_counts(populated_db)
     code, report = health(populated_db)
     assert "dbinit.W024" in {c["id"] for c in report["checks"]}
     proc, result = repair_json(populated_db)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
     actions = {a["action"]: a for a in result["actions"]}
     assert actions["record_lost_migrations"]["status"] == "done"
-    # Everything was verified and recorded; nothing was left to apply (nothing re-ran).
+    assert "tenants.0001_initial" in actions["record_lost_migrations"]["outcome"]
+    # The seed data migrations cannot be verified from the schema: the person checks, then runs these.
+    hint = next(f["hint"] for f in result["manual"] if f["id"] == "dbinit.W029")
+    command = re.search(r"python manage\.py (dbrepair( --record \S+)+)", hint).group(1).split()
+    assert sorted(command[2::2]) == ["accounts.0002_seed_system_roles", "auth.0011_update_proxy_permissions",
+                                     "tenants.0002_seed_system_tenant"]
+    proc, result = repair_json(populated_db, *command[1:])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Everything was recorded; nothing was applied (nothing re-ran).
+    actions = {a["action"]: a for a in result["actions"]}
     assert "apply_migrations" not in actions or actions["apply_migrations"]["outcome"] == "nothing pending"
     assert sorted(populated_db.applied_migrations()) == applied
     assert data_counts(populated_db) == before
     assert_healthy(populated_db)
 
 
-def test_lost_records_with_a_missing_column_are_not_recorded(populated_db):
-    """Strict verification: a migration whose columns are not all there is not recorded."""
+def test_lost_records_with_a_missing_column_are_recorded_only_once_the_column_is_back(populated_db):
+    """Strict verification: a lost migration whose columns are not all there is not recorded as it is."""
     populated_db.execute("DELETE FROM django_migrations WHERE app = 'tenants'")
     populated_db.drop_column("tenants_tenant", "updated_at")
+    code, report = health(populated_db)
+    partly = next(c for c in report["checks"] if c["id"] == "dbinit.E032")
+    assert "tenants.0001_initial" in partly["message"] and "missing tenants_tenant.updated_at" in partly["message"]
     proc, result = repair_json(populated_db)
     outcome = {a["action"]: a["outcome"] for a in result["actions"]}["record_lost_migrations"]
-    assert "tenants.0001_initial" in outcome.split("not recorded")[1]
-    assert ("tenants", "0001_initial") not in populated_db.applied_migrations()
+    first, _, second = outcome.partition("after the schema repairs")
+    assert "tenants.0001_initial" in first.split("not recorded")[1]  # refused while the column was missing
+    assert "recorded 1: tenants.0001_initial" in second  # verified once the column was added back
+    assert ("tenants", "0001_initial") in populated_db.applied_migrations()
+    # Its data migration cannot be verified, and accounts.0001 (recorded) depends on it.
+    hint = next(f["hint"] for f in result["manual"] if f["id"] == "dbinit.W029")
+    assert "python manage.py dbrepair --record tenants.0002_seed_system_tenant" in hint
     assert proc.returncode == 1
     assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user") == POPULATED_USERS + 1
 
@@ -222,7 +241,7 @@ def test_records_of_missing_migrations_need_prune(populated_db):
 def test_many_damages_at_once_end_healthy(populated_db):
     populated_db.drop_table("django_session")
     populated_db.drop_column("tenants_tenant", "updated_at")
-    populated_db.execute("DELETE FROM django_migrations WHERE app IN ('auth', 'sessions')",
+    populated_db.execute("DELETE FROM django_migrations WHERE app = 'sessions'",
                          "DELETE FROM accounts_role WHERE slug = 'manager'")
     before = data_counts(populated_db)
     proc = dbrepair(populated_db)

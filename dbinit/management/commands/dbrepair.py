@@ -10,13 +10,14 @@ from dbinit.errors import DbinitError
 class Command(DbinitCommand):
     help = (
         "Repair the database: run the health checks, plan a safe action for each fixable finding "
-        "(re-seed missing rows; re-record lost migration records after verifying every table and "
-        "column; recreate a missing table or column from the migration state; apply pending "
-        "migrations; with --prune remove records of migrations missing on disk; release a stale "
-        "initialisation lock), show the plan, carry it out unless --dry-run, check again and report "
-        "what is still wrong with its manual steps. Never drops or truncates a table holding data and "
-        "never deletes a user row; SQLite is backed up first (DBINIT_BACKUP_DIR), PostgreSQL changes "
-        "run in a transaction. Exit status 0 only if the database ends healthy."
+        "(re-seed missing rows; record lost migration records after verifying each operation against "
+        "the schema; recreate a missing table, column, index, unique/check constraint or foreign key "
+        "from the migration state; apply pending migrations; with --prune remove records of migrations "
+        "missing on disk; release a stale initialisation lock), show the plan, carry it out unless "
+        "--dry-run, check again and report what is still wrong with its manual steps. Each object is "
+        "repaired in its own transaction: one that fails is rolled back alone. Never drops or "
+        "truncates a table holding data, never deletes a user row, never invents values; SQLite is "
+        "backed up first (DBINIT_BACKUP_DIR). Exit status 0 only if the database ends healthy."
     )
 
     def add_arguments(self, parser):
@@ -24,6 +25,10 @@ class Command(DbinitCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show the plan and change nothing.")
         parser.add_argument("--prune", action="store_true",
                             help="Also remove records of applied migrations whose files no longer exist.")
+        parser.add_argument("--record", action="append", default=[], metavar="APP.NAME",
+                            help="Record this pending migration as applied without running it, after you "
+                                 "checked that its effect is in the database (a lost record dbinit cannot "
+                                 "verify, dbinit.W029); repeatable.")
         self.add_noinput_argument(parser, "Do not ask for confirmation.")
         self.add_print_password_argument(parser)
         parser.add_argument("--force", action="store_true",
@@ -38,7 +43,7 @@ class Command(DbinitCommand):
         with self.quiet_logger(options["verbosity"]):
             try:
                 result = repair.repair(options["database"], dry_run=options["dry_run"], prune=options["prune"],
-                                       confirm=confirm)
+                                       confirm=confirm, record=options["record"])
             except DbinitError as exc:
                 self.fail(exc)
         self.password_message = None
