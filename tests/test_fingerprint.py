@@ -61,8 +61,10 @@ def test_a_different_stored_fingerprint_takes_the_slow_path_and_is_replaced(init
 
 def test_a_plain_migrate_makes_the_fast_path_forget_the_last_verification(initialized_db):
     assert stored(initialized_db) is not None
+    # Unapplied and applied again for real (a lost record is no longer something plain migrate
+    # may be run over: dbinit's database checks stop it, see the dbhealth section of the README).
     for args in (("accounts", "0001"), ("accounts",)):
-        proc = manage("migrate", "--fake", *args, db=initialized_db)
+        proc = manage("migrate", *args, db=initialized_db)
         assert proc.returncode == 0, proc.stderr
     assert stored(initialized_db) is None
     result = steps(manage("initdb", "--noinput", "--format", "json", db=initialized_db))
