@@ -109,9 +109,10 @@ def _file_lock(connection, deadline, timeout, step):
                 if not info.contended:
                     info.contended = True
                     logger.info("Waiting for another process to finish initialising (%s)", path)
-                if time.monotonic() + delay > deadline:
+                now = time.monotonic()
+                if now >= deadline:  # the whole timeout waited out, not up to one poll less
                     raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
-                time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
+                time.sleep(min(delay, deadline - now))  # flock cannot wait with a timeout: poll, backing off to 0.1 s
                 delay = min(delay * 1.5, 0.1)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
