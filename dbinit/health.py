@@ -356,36 +356,18 @@ def check_history(ctx: HealthContext) -> list[Finding]:
 
 
 def check_lock(ctx: HealthContext) -> list[Finding]:
-    from .locking import advisory_lock_holder, is_stale, lock_file_for
+    from .locking import current_holder
 
     name = "lock"
-    conn = ctx.connection
-    if conn.vendor == "postgresql":
-        holder = advisory_lock_holder(conn)
-        if holder is None:
-            return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
-        if is_stale(holder):
-            error = DbinitError("W060", holder=f"backend pid {holder['pid']}", idle=f"{holder['idle_seconds']:.0f}")
-            return [Finding.problem(name, error, pid=holder["pid"])]
-        return [Finding(check=name, id="dbinit.I010", status="info",
-                        message=f"Initialisation in progress (backend pid {holder['pid']}, {holder['state']}).")]
-    path = lock_file_for(conn)
-    if path is None or not path.exists():
+    holder = current_holder(ctx.connection)
+    if holder is None:
         return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
-    import fcntl
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
-        except BlockingIOError:
-            holder = path.read_text().strip() or "?"
-            return [Finding(check=name, id="dbinit.I010", status="info",
-                            message=f"Initialisation in progress (pid {holder}).")]
-    finally:
-        os.close(fd)
+    if holder.expired:
+        # Its holder died: the next initdb takes it over by itself; dbrepair may also delete it.
+        error = DbinitError("W060", holder=holder.describe(), idle=f"{-holder.expires_in:.0f}")
+        return [Finding.problem(name, error, holder=holder.as_dict())]
+    return [Finding(check=name, id="dbinit.I010", status="info",
+                    message=f"Initialisation in progress: {holder.describe()}.", context={"holder": holder.as_dict()})]
 
 
 # name -> (function, needs the database)

@@ -68,6 +68,7 @@ class Initializer:
         self.plan = None
         self.seed_state = None
         self.last_run_complete = None
+        self.lock_info = None  # while held: tells waiters and dbhealth which step the holder is in
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
@@ -102,6 +103,8 @@ class Initializer:
         step = StepResult(name=name)
         self.result.steps.append(step)
         self.on_event("step_start", step)
+        if self.lock_info is not None:
+            self.lock_info.set_step(f"{self.trigger}:{name}")
         start = time.perf_counter()
         try:
             getattr(self, f"step_{name}")(step)
@@ -201,7 +204,9 @@ class Initializer:
             # starting at once do not queue behind each other for nothing.
             step.status, step.summary = SKIPPED, "nothing to do"
             return
-        info = self.stack.enter_context(initialization_lock(self.connection, settings.DBINIT_LOCK_TIMEOUT))
+        info = self.stack.enter_context(initialization_lock(self.connection, settings.DBINIT_LOCK_TIMEOUT,
+                                                            purpose=self.trigger))
+        self.lock_info = info
         step.summary = f"{info.kind}" + (f", waited {info.waited_ms:.0f} ms" if info.contended else "")
         step.detail = {"kind": info.kind, "waited_ms": round(info.waited_ms, 1), "contended": info.contended}
         # Another process may have done the work while we waited: read the state again.

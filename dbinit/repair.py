@@ -107,7 +107,8 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
         elif f.id in ("dbinit.E040", "dbinit.E041", "dbinit.W040"):
             add("reseed", f, "re-seed missing rows with initdb's seeding")
         elif f.id == "dbinit.W060":
-            add("release_lock", f, f"end the idle backend (pid {f.context['pid']}) holding the lock")
+            add("release_lock", f, f"release the expired lease of {f.context['holder']['step']} on "
+                f"{f.context['holder']['host']} (pid {f.context['holder']['pid']})")
         else:
             manual.append(f)
     # Lost records and pending migrations are two views of one problem: recording comes first,
@@ -243,13 +244,9 @@ class Repairer:
         return f"created {', '.join(report.created)}" if report.created else "nothing was missing"
 
     def release_lock(self):
-        from .locking import advisory_lock_holder, is_stale
+        from .locking import release_expired_lease
 
-        holder = advisory_lock_holder(self.connection)
+        holder = release_expired_lease(self.connection)
         if holder is None:
-            return "the lock was already free"
-        if not is_stale(holder):
-            raise DbinitError("E060", target=f"backend {holder['pid']}", timeout=f"{holder['idle_seconds']:.0f}")
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [holder["pid"]])
-        return f"ended backend {holder['pid']}"
+            return "the lock was free or is held by a live process (left alone)"
+        return f"released the expired lease of {holder.describe()}"

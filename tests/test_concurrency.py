@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.support.databases import ROOT, manage, subprocess_env
+from tests.support.locks import lock_held
 
 pytestmark = pytest.mark.slow
 WORKERS = 8
@@ -48,7 +49,8 @@ def test_eight_processes_initialise_one_empty_database(fresh_db):
     "  seed ",  # after seeding, before verification
 ])
 def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, marker):
-    env = subprocess_env(fresh_db)
+    # PostgreSQL: the killed holder's lease lasts 2 s, then the next initdb takes it over.
+    env = subprocess_env(fresh_db, {"DBINIT_LOCK_LEASE": "2"})
     proc = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = []
@@ -66,24 +68,11 @@ def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, 
 
 
 def test_lock_held_too_long_ends_in_its_id(fresh_db):
-    """Another process keeps the initialisation lock: initdb waits DBINIT_LOCK_TIMEOUT, then E060."""
-    import fcntl
-
-    from dbinit.locking import ADVISORY_LOCK_KEY
-
+    """Another process keeps the initialisation lock: initdb waits DBINIT_LOCK_TIMEOUT, then E060 naming it."""
     fresh_db.create_empty()
-    if fresh_db.engine == "sqlite":
-        lock_path = fresh_db.path.with_name(fresh_db.path.name + ".dbinit.lock")
-        holder = open(lock_path, "w")  # noqa: SIM115 - held across the run below
-        fcntl.flock(holder, fcntl.LOCK_EX)
-    else:
-        holder = fresh_db.connect()
-        with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-    try:
+    with lock_held(fresh_db, host="other-host", pid=4242, step="initdb:migrate"):
         proc = manage("initdb", "--noinput", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
-    finally:
-        holder.close()
+    assert "initdb:migrate on other-host (pid 4242)" in proc.stderr
     assert proc.returncode == 1
     assert "dbinit.E060" in proc.stderr and "(step: lock)" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -1,0 +1,56 @@
+"""Initialisation through a real PgBouncer, in transaction and in session pooling mode.
+
+The pool holds 5 server connections; 16 processes start at once. Whatever the mode, every
+process must exit 0, every migration and seed row must exist once and no lock may be left.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.databases import ROOT, manage, subprocess_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql_only]
+PROCESSES = 16
+
+
+def assert_initialised_once(db):
+    assert db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'system'") == 1
+    assert db.scalar("SELECT COUNT(*) FROM accounts_role") == 3
+    assert db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+    migrations = db.scalar("SELECT COUNT(*) FROM django_migrations")
+    assert db.scalar("SELECT COUNT(DISTINCT (app, name)) FROM django_migrations") == migrations
+    assert db.query("SELECT app_label, model FROM django_content_type GROUP BY app_label, model HAVING COUNT(*) > 1") == []
+    assert_no_lock_left(db)
+
+
+def assert_no_lock_left(db):
+    assert db.query("SELECT objid FROM pg_locks WHERE locktype = 'advisory'") == []
+    if "dbinit_lease" in db.tables():
+        assert db.query("SELECT host, pid FROM dbinit_lease") == []
+
+
+def run_concurrently(args, db, count=PROCESSES, env=None):
+    env = subprocess_env(db, {"DBINIT_CONNECT_TIMEOUT": "30", **(env or {})})
+    procs = [subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    return [(p.wait(timeout=600), *p.communicate()) for p in procs]
+
+
+@pytest.mark.parametrize("state", ["empty", "initialised"])
+def test_sixteen_initdb_through_pgbouncer(pgbouncer, fresh_db, template_db, state):
+    if state == "empty":
+        fresh_db.create_empty()
+    else:
+        fresh_db.clone_from(template_db)
+    pooled = pgbouncer.via(fresh_db)
+    results = run_concurrently(["initdb", "--noinput"], pooled)
+    failures = [out + err for code, out, err in results if code != 0]
+    assert [code for code, _, _ in results] == [0] * PROCESSES, failures[:2]
+    if state == "empty":
+        assert sum("applied " in out and "migration(s)" in out for _, out, _ in results) == 1
+        assert sum("created admin:" in out for _, out, _ in results) == 1
+    assert_initialised_once(fresh_db)
+    health = manage("dbhealth", db=pooled)
+    assert health.returncode == 0, health.stdout + health.stderr
