@@ -2,10 +2,15 @@ from django.contrib import admin
 from django.urls import path
 from health_check.views import HealthCheckView
 
+from dbinit import probes
 from dbinit.health_backend import HEALTH_CHECKS
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     # For load balancers and Kubernetes probes: 200 when healthy, 500 otherwise; ?format=json.
     path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
+    # Kubernetes probes (see README, "Deploying"): live never touches the database.
+    path("health/live/", probes.live, name="health-live"),
+    path("health/ready/", probes.ready, name="health-ready"),
+    path("health/startup/", probes.startup_probe, name="health-startup"),
 ]

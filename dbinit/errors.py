@@ -188,8 +188,9 @@ CATALOGUE: dict[str, Entry] = {
            "(python manage.py dbhealth shows the holder); raise DBINIT_LOCK_TIMEOUT if "
            "initialisation is just slow."),
         _e("W060", "Stale initialisation lock",
-           "The initialisation lock is held by {holder}, idle for {idle}s.",
-           "Run python manage.py dbrepair to release it, after making sure no initdb is running.",
+           "The initialisation lock is held by {holder}, whose lease expired {idle}s ago (it died).",
+           "Nothing is required: the next initdb or server start takes the lock over. "
+           "python manage.py dbrepair deletes it now.",
            fixable=True),
         _e("W061", "Last initialisation failed",
            "The last initdb run ({when}, on {host}) ended with {outcome}.",
@@ -197,6 +198,36 @@ CATALOGUE: dict[str, Entry] = {
         _e("W062", "Database not initialised by initdb",
            "No initdb run is recorded for this database.",
            "Run python manage.py initdb."),
+        # --- deployment topologies (poolers, pre-fork servers, probes, rolling deploys) ---
+        _e("E061", "Duplicate migration records",
+           "django_migrations records {count} migration(s) more than once: {migrations}.",
+           "Run python manage.py dbrepair: it deletes the later copies and keeps the earliest "
+           "record of each migration (nothing is migrated again).", fixable=True),
+        _e("W063", "Database ahead of this release",
+           "The database has {count} migration(s) this release does not know: {migrations}.",
+           "Nothing to do during a rolling deploy (a newer release migrated it; this one still "
+           "serves). Otherwise deploy the release that has these migrations; never roll the "
+           "database back by hand."),
+        _e("E062", "Database not ready",
+           "The database did not become ready within {timeout}s: {reason}.",
+           "Run python manage.py initdb (or wait for the release job that runs it), then check "
+           "again; python manage.py dbhealth says what is missing."),
+        _e("E063", "Lock file or folder not writable",
+           "The initialisation lock file {path} cannot be created or opened: {reason}.",
+           "Make the database folder writable by the user running the server (chown/chmod), or "
+           "point DATABASE_URL at a folder it may write."),
+        _e("E064", "Disk full",
+           "The database could not write during {during}: {reason}.",
+           "Free disk space on the database's volume (or grow it), then run python manage.py "
+           "initdb again; it carries on where it stopped."),
+        _e("E065", "Database is read-only",
+           "The database refused a write during {during}: {reason}.",
+           "Point DATABASE_URL at the primary (not a read replica / hot standby), make the SQLite "
+           "file and its folder writable, or clear default_transaction_read_only for the role."),
+        _e("E066", "Connection lost",
+           "The connection to {target} was lost during {during}: {reason}.",
+           "Check that the database server is running (it may have restarted or been shut down), "
+           "then run the command again; initdb carries on where it stopped."),
         # --- destructive commands ---------------------------------------------
         _e("E070", "Refused in production",
            "{command} is destructive and AISECRETARY_ENV=production; it needs --force.",
@@ -236,6 +267,8 @@ CATALOGUE: dict[str, Entry] = {
            "Nothing to do."),
         _e("I009", "Models match migrations", "No model change is missing a migration.", "Nothing to do."),
         _e("I010", "Initialisation lock", "Who holds the initialisation lock, if anyone.", "Nothing to do."),
+        _e("I013", "Ready", "The database is reachable, migrated for this release and seeded.", "Nothing to do."),
+        _e("I014", "Start-up finished", "The start-up step finished in this process.", "Nothing to do."),
     ]
 }
 
