@@ -208,11 +208,16 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
 def check_migrations(ctx: HealthContext) -> list[Finding]:
     from django.db.migrations.exceptions import InconsistentMigrationHistory
 
-    from .migrations_state import label, lost_records, records_missing_on_disk
+    from .migrations_state import duplicate_records, label, lost_records, records_missing_on_disk
 
     name = "migrations"
     loader = ctx.executor.loader
     found = []
+    duplicates = duplicate_records(ctx.connection)
+    if duplicates:
+        described = [f"{key} ({copies} records)" for key, copies in duplicates.items()]
+        found.append(Finding.problem(name, DbinitError("E061", count=len(duplicates), migrations=_short(described)),
+                                     records=sorted(duplicates)))
     try:
         loader.check_consistent_history(ctx.connection)
     except InconsistentMigrationHistory as exc:

@@ -25,7 +25,7 @@ logger = logging.getLogger("dbinit")
 # Findings no repair may touch: the file must be restored by a person.
 UNTOUCHABLE = {"dbinit.E015", "dbinit.E050", "dbinit.E051"}
 # Order matters: records first (so the state is right), then schema, then migrations, then rows.
-ORDER = ["prune_records", "record_lost_migrations", "recreate_tables", "recreate_columns",
+ORDER = ["remove_duplicate_records", "prune_records", "record_lost_migrations", "recreate_tables", "recreate_columns",
          "apply_migrations", "reseed", "release_lock"]
 
 
@@ -106,6 +106,9 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
             add("apply_migrations", f, f"apply {len(f.context['pending'])} pending migration(s)")
         elif f.id in ("dbinit.E040", "dbinit.E041", "dbinit.W040"):
             add("reseed", f, "re-seed missing rows with initdb's seeding")
+        elif f.id == "dbinit.E061":
+            add("remove_duplicate_records", f, "delete the later copies of migration records, keeping the earliest "
+                f"of each: {', '.join(f.context['records'])}")
         elif f.id == "dbinit.W060":
             add("release_lock", f, f"release the expired lease of {f.context['holder']['step']} on "
                 f"{f.context['holder']['host']} (pid {f.context['holder']['pid']})")
@@ -143,7 +146,7 @@ class Repairer:
 
     # Records and schema first, then pending migrations (each in its own transaction, as
     # migrate does), then rows: each phase is one transaction on PostgreSQL.
-    PHASES = (("prune_records", "record_lost_migrations", "recreate_tables", "recreate_columns"),
+    PHASES = (("remove_duplicate_records", "prune_records", "record_lost_migrations", "recreate_tables", "recreate_columns"),
               ("apply_migrations",), ("reseed", "release_lock"))
 
     def run(self):
@@ -185,6 +188,13 @@ class Repairer:
         from django.db.migrations.executor import MigrationExecutor
 
         return MigrationExecutor(self.connection)
+
+    # --- deployment topologies (issue 12): duplicated history ------------------------
+    def remove_duplicate_records(self):
+        from .migrations_state import remove_duplicate_records
+
+        removed = remove_duplicate_records(self.connection)
+        return f"kept the earliest record of {', '.join(removed)}" if removed else "no duplicates left"
 
     def prune_records(self):
         from django.db.migrations.recorder import MigrationRecorder

@@ -250,3 +250,39 @@ def test_lock_held_by_a_live_holder_is_not_touched(populated_db):
     assert proc.returncode == 0, proc.stdout
     assert result["actions"] == []
     assert populated_db.query("SELECT host, pid FROM dbinit_lease") == [("busy-pod", 78)]
+
+
+# --- duplicated migration history (issue 12) ------------------------------------------------
+def test_duplicate_history_is_found_and_repaired_keeping_the_earliest_records(initialized_db):
+    # A database initialised before the unique index existed, then migrated twice at once.
+    initialized_db.execute("DROP INDEX dbinit_migrations_app_name_uniq")
+    originals = initialized_db.query("SELECT id, app, name FROM django_migrations ORDER BY id")
+    initialized_db.execute("INSERT INTO django_migrations (app, name, applied) SELECT app, name, applied "
+                           "FROM django_migrations WHERE app IN ('sessions', 'tenants')")
+    copies = initialized_db.scalar("SELECT COUNT(*) FROM django_migrations WHERE app IN ('sessions', 'tenants')")
+    assert copies == 2 * sum(1 for _, app, _ in originals if app in ("sessions", "tenants"))
+
+    code, report = health(initialized_db)
+    finding = next(c for c in report["checks"] if c["id"] == "dbinit.E061")
+    assert code == 1 and finding["status"] == "error"
+    assert "sessions.0001_initial (2 records)" in finding["message"]
+
+    proc, result = repair_json(initialized_db)
+    assert proc.returncode == 0, proc.stdout
+    assert [(a["action"], a["status"]) for a in result["actions"]] == [("remove_duplicate_records", "done")]
+    assert initialized_db.query("SELECT id, app, name FROM django_migrations ORDER BY id") == originals
+    assert_healthy(initialized_db)
+
+
+def test_the_history_cannot_record_a_migration_twice(initialized_db):
+    """initdb leaves a unique index on (app, name): a second recording fails instead of duplicating."""
+    conn = initialized_db.connect()
+    try:
+        cursor = conn.cursor()
+        with pytest.raises(Exception) as raised:
+            cursor.execute("INSERT INTO django_migrations (app, name, applied) "
+                           "VALUES ('sessions', '0001_initial', CURRENT_TIMESTAMP)")
+        assert "unique" in str(raised.value).lower()
+    finally:
+        conn.close()
+    assert initialized_db.scalar("SELECT COUNT(*) FROM django_migrations WHERE app = 'sessions'") == 1
