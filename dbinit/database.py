@@ -40,6 +40,19 @@ _PATTERNS = [
     ("invalid integer value", "E018", False),
     ("invalid value for parameter", "E018", False),
     ("database is locked", "E014", False),
+    # Deployment topologies (issue 12): full disks, read-only databases, lost connections, poolers.
+    ("database or disk is full", "E064", False),
+    ("no space left on device", "E064", False),
+    ("could not extend file", "E064", False),
+    ("attempt to write a readonly database", "E065", False),
+    ("read-only transaction", "E065", False),
+    ("connection already closed", "E066", False),
+    ("terminating connection due to administrator command", "E066", False),
+    ("connection to server was lost", "E066", False),
+    ("server login has been failing", "E010", True),  # PgBouncer's server_login_retry
+    ("query_wait_timeout", "E010", True),
+    ("no more connections allowed", "E010", True),
+    ("pgbouncer cannot connect to server", "E010", True),
     ("file is not a database", "E015", False),
     ("database disk image is malformed", "E015", False),
     ("unable to open database file", "E016", False),
@@ -64,8 +77,19 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# Failures of the database's surroundings (the file, the disk, the server, the connection), not of a
+# migration or of the seed data: a step reports them under their own id, with their own fix.
+ENVIRONMENT_ERRORS = {"dbinit.E010", "dbinit.E014", "dbinit.E015", "dbinit.E064", "dbinit.E065", "dbinit.E066"}
+
+# Steps that are about reaching the server: "unreachable" (E010) there, "lost" (E066) anywhere else.
+CONNECTING_STEPS = {"connect", "database", "health", "readiness"}
+
+
 def classify(exc: BaseException, alias: str = "default", step: str | None = None, timeout: float | None = None):
-    """Return ``(DbinitError, retryable)`` for a driver or Django database error."""
+    """Return ``(DbinitError, retryable)`` for a driver or Django database error (any class: InterfaceError too).
+
+    ``timeout``: how long the caller really waited (E010 names it).
+    """
     from django.conf import settings
 
     desc = describe_database(connections[alias].settings_dict, alias)
@@ -83,12 +107,14 @@ def classify(exc: BaseException, alias: str = "default", step: str | None = None
                     code = "E013"
                 else:
                     continue
+            if code == "E010" and step and step not in CONNECTING_STEPS and not step.startswith("health"):
+                code, retryable = "E066", False  # it was connected: the connection died under a step
             return DbinitError(code, step=step, **ctx), retryable
     return DbinitError("E019", step=step, **ctx), False
 
 
 def _seconds(value: float) -> str:
-    return f"{value:g}"
+    return f"{round(value, 1):g}"
 
 
 def is_missing_database(error: DbinitError) -> bool:
@@ -151,7 +177,8 @@ def connect(alias="default", timeout: float | None = None, step="connect") -> Co
 
     timeout = settings.DBINIT_CONNECT_TIMEOUT if timeout is None else timeout
     connection = connections[alias]
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay, attempts = 0.1, 0
     while True:
         attempts += 1
@@ -166,12 +193,13 @@ def connect(alias="default", timeout: float | None = None, step="connect") -> Co
             break
         except DjangoDatabaseError as exc:
             _close_quietly(connection)
-            error, retryable = classify(exc, alias, step, timeout)
+            error, retryable = classify(exc, alias, step, time.monotonic() - started)
             remaining = deadline - time.monotonic()
             if not retryable or remaining <= 0:
                 raise error from None
             pause = min(delay, remaining)
-            logger.info("Database %s not reachable yet (%s); retry %d in %.1fs",
+            # A warning: shown at initdb's default verbosity, so a wait never looks like a hang.
+            logger.warning("Database %s not reachable yet (%s); retry %d in %.1fs",
                         error.context["target"], error.context["reason"], attempts, pause)
             time.sleep(pause)
             delay = min(delay * 2, 2.0)

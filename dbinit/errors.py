@@ -228,6 +228,13 @@ CATALOGUE: dict[str, Entry] = {
            "The connection to {target} was lost during {during}: {reason}.",
            "Check that the database server is running (it may have restarted or been shut down), "
            "then run the command again; initdb carries on where it stopped."),
+        _e("E067", "New database not reachable yet through a pooler",
+           "The database {name!r} was just created, but connecting to it through {target} failed for "
+           "{timeout}s: {reason}.",
+           "A pooler such as PgBouncer refuses logins to a database for server_login_retry (15 s by "
+           "default) after one failed because it did not exist yet: run initdb again (the database "
+           "is there now), raise DBINIT_CONNECT_TIMEOUT above server_login_retry (for example 30), "
+           "or create the database before the first connection through the pooler."),
         # --- destructive commands ---------------------------------------------
         _e("E070", "Refused in production",
            "{command} is destructive and AISECRETARY_ENV=production; it needs --force.",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connections
+from django.db import Error as DriverError  # DatabaseError and InterfaceError ("connection already closed")
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
@@ -62,6 +63,7 @@ class Initializer:
         self.generate_password = generate_password
         self.environment = settings.AISECRETARY_ENV
         self.database_missing = False  # a missing PostgreSQL database / SQLite file (plan mode)
+        self.database_created = False  # this run created the PostgreSQL database
         self.connection_info = None  # from the database step, when it had to connect
         self.connected = False
         self.executor = None
@@ -92,7 +94,7 @@ class Initializer:
             error = self.result.error
             # Recorded while still holding the lock: a process that waited for it then sees a
             # finished run and has nothing left to do.
-            if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010")):
+            if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010", "dbinit.E066")):
                 self._record_history(started)
         summary = f"failed at {error.step} ({error.code})" if error else "ok"
         logger.info("%s on %s: %s in %.0f ms", self.trigger, self.result.database.target(), summary,
@@ -111,7 +113,7 @@ class Initializer:
         except DbinitError as exc:
             exc.step = exc.step or name
             step.error, step.status = exc, FAILED
-        except DatabaseError as exc:
+        except DriverError as exc:
             step.error, _ = db.classify(exc, self.alias, name)
             step.status = FAILED
         step.duration_ms = (time.perf_counter() - start) * 1000
@@ -177,6 +179,7 @@ class Initializer:
                 step.status, step.summary = PLANNED, f"would create database {self.result.database.name!r}"
                 return
             created = db.create_postgres_database(self.alias)
+            self.database_created = created
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
                             else f"database {self.result.database.name!r} created by another process")
@@ -185,7 +188,14 @@ class Initializer:
         if self.plan_only and self.database_missing:
             step.status, step.summary = SKIPPED, "database does not exist yet"
             return
-        info = self.connection_info or db.connect(self.alias)
+        try:
+            info = self.connection_info or db.connect(self.alias)
+        except DbinitError as exc:
+            if self.database_created and exc.code == "dbinit.E010":
+                # The login that found the database missing makes a pooler wait before the next one.
+                raise DbinitError("E067", name=self.result.database.name, target=exc.context["target"],
+                                  timeout=exc.context["timeout"], reason=exc.context["reason"]) from None
+            raise
         self.connected = True
         db.check_server_version(self.connection)
         step.summary = f"{info.vendor} {info.version}, {info.round_trip_ms:.1f} ms round trip"
@@ -341,5 +351,5 @@ class Initializer:
             )
             # Every worker start adds a run: keep the newest HISTORY_KEPT (a primary-key range delete).
             InitializationRun.objects.using(self.alias).filter(id__lte=run.id - HISTORY_KEPT).delete()
-        except DatabaseError as exc:  # e.g. the dbinit table is not there yet; never fail the run for it
+        except DriverError as exc:  # e.g. the dbinit table is not there yet; never fail the run for it
             logger.debug("Initialisation run not recorded: %s", exc)

@@ -280,7 +280,10 @@ def _file_lock(connection, deadline, timeout, step, purpose):
 
     path = lock_file_for(connection)
     info = LockInfo(kind="flock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _lock_file_error(exc, path, step) from None
     try:
         delay = 0.02
         while True:
@@ -308,6 +311,18 @@ def _file_lock(connection, deadline, timeout, step, purpose):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _lock_file_error(exc: OSError, path: Path, step) -> DbinitError:
+    """The lock file cannot be opened: a full disk, a read-only file system, or a folder we may not write."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return DbinitError("E064", step=step, during="creating the lock file", reason=reason)
+    if exc.errno == errno.EROFS:
+        return DbinitError("E065", step=step, during="creating the lock file", reason=f"{path}: {reason}")
+    return DbinitError("E063", step=step, path=str(path), reason=reason)
 
 
 def file_lock_holder(path: Path) -> Holder | None:

@@ -173,12 +173,13 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _migration_error(exc, connection, key, step) -> DbinitError:
     from .configuration import scrub
-    from .database import classify
+    from .database import ENVIRONMENT_ERRORS, classify
 
     cause = _root_cause(exc)
     if isinstance(cause, DatabaseError):
         error, _ = classify(cause, connection.alias, step)
-        if error.code in ("dbinit.E014", "dbinit.E010", "dbinit.E015"):
+        # Not the migration's fault: the database's state or the connection (each has its own fix).
+        if error.code in ENVIRONMENT_ERRORS:
             return error
         reason = error.context["reason"]
     else:

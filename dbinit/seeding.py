@@ -115,7 +115,7 @@ def seed(using="default", *, admin_email, admin_password, environment, generate_
     except DbinitError:
         raise
     except Exception as exc:  # a database error: report which seed and why
-        raise DbinitError("E042", what="reference data (system tenant, roles)", reason=_why(exc)) from exc
+        raise _seed_error("reference data (system tenant, roles)", exc, using) from exc
 
     _seed_admin(report, using, admin_email, admin_password, environment, generate_password)
 
@@ -125,6 +125,19 @@ def seed(using="default", *, admin_email, admin_password, environment, generate_
         report.warnings.append(DbinitError("W042", what="role groups", reason=_why(exc)))
         logger.warning("Optional seed data not seeded: role groups (%s)", _why(exc))
     return report
+
+
+def _seed_error(what: str, exc: BaseException, using: str) -> DbinitError:
+    """E042 for a seed the data refused; the connection's, disk's or server's own id otherwise."""
+    from django.db import Error
+
+    from .database import ENVIRONMENT_ERRORS, classify
+
+    if isinstance(exc, Error):
+        error, _ = classify(exc, using, "seed")
+        if error.code in ENVIRONMENT_ERRORS:
+            return error
+    return DbinitError("E042", what=what, reason=_why(exc))
 
 
 def _why(exc: BaseException) -> str:
@@ -150,7 +163,7 @@ def _seed_admin(report, using, email, password, environment, generate_password):
     try:
         User.objects.db_manager(using).create_superuser(email=email, password=password or None)
     except Exception as exc:
-        raise DbinitError("E042", what=f"the admin user {email}", reason=_why(exc)) from exc
+        raise _seed_error(f"the admin user {email}", exc, using) from exc
     report.created.append(f"admin:{email}")
     logger.info("Created the admin user %s", email)
     if not password:
