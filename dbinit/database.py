@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +162,35 @@ def ensure_sqlite_folder(path: Path, create=True, step="database") -> bool:
         reason = exc.strerror or errno.errorcode.get(exc.errno, str(exc))
         raise DbinitError("E016", step=step, path=str(path), reason=reason) from None
     return True
+
+
+# --- naming dbinit's connections ---------------------------------------------------------
+@contextmanager
+def application_name(alias: str, purpose: str):
+    """PostgreSQL connections opened inside this block are named ``dbinit@HOST:PID/purpose``.
+
+    ``pg_stat_activity`` (and PgBouncer's ``SHOW CLIENTS``) then say which host and process an
+    initialisation connection belongs to. The name is a connection option, sent when the
+    connection opens (a ``SET`` would leak to other clients through a transaction pooler), and
+    restored afterwards so the connections a server opens for requests keep their own name.
+    """
+    settings_dict = connections[alias].settings_dict
+    if "postgresql" not in settings_dict.get("ENGINE", ""):
+        yield
+        return
+    options = settings_dict.setdefault("OPTIONS", {})
+    previous = options.get("application_name", _UNSET)
+    options["application_name"] = f"dbinit@{socket.gethostname()}:{os.getpid()}/{purpose}"[:63]
+    try:
+        yield
+    finally:
+        if previous is _UNSET:
+            options.pop("application_name", None)
+        else:
+            options["application_name"] = previous
+
+
+_UNSET = object()
 
 
 # --- connecting ------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class Initializer:
             plan_only=self.plan_only,
         )
         with ExitStack() as self.stack:
+            if settings_dict:
+                self.stack.enter_context(db.application_name(self.alias, self.trigger))
             for name in STEPS:
                 step = self._run_step(name)
                 if step.error:

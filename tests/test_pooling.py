@@ -54,3 +54,22 @@ def test_sixteen_initdb_through_pgbouncer(pgbouncer, fresh_db, template_db, stat
     assert_initialised_once(fresh_db)
     health = manage("dbhealth", db=pooled)
     assert health.returncode == 0, health.stdout + health.stderr
+
+
+@pytest.mark.parametrize("through", ["direct", "pgbouncer"])
+def test_initialisation_connections_are_named_after_host_and_process(initialized_db, pgbouncer, through):
+    """pg_stat_activity (and PgBouncer) show dbinit@HOST:PID/initdb; the server records it as the admin is seeded."""
+    initialized_db.execute(
+        "DELETE FROM accounts_user",
+        "CREATE TABLE seen_by (application_name text)",
+        "CREATE FUNCTION remember() RETURNS trigger AS $$ BEGIN "
+        "INSERT INTO seen_by VALUES (current_setting('application_name')); RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER remember BEFORE INSERT ON accounts_user FOR EACH ROW EXECUTE FUNCTION remember()",
+    )
+    db = pgbouncer.via(initialized_db) if through == "pgbouncer" else initialized_db
+    proc = manage("initdb", "--noinput", db=db)
+    assert proc.returncode == 0, proc.stderr
+    [(name,)] = initialized_db.query("SELECT application_name FROM seen_by")
+    host_pid, purpose = name.removeprefix("dbinit@").rsplit("/", 1)
+    assert name.startswith("dbinit@") and purpose == "initdb"
+    assert host_pid.rsplit(":", 1)[1].isdigit()
