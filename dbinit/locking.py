@@ -196,16 +196,27 @@ class _Lease:
 
 
 def _try_acquire(connection, token, purpose) -> bool:
+    """One statement: take the lease if it is free or expired. Logs whom an expired lease belonged to."""
     with connection.cursor() as cursor:
         cursor.execute(
+            f"WITH previous AS (SELECT host, pid, step, EXTRACT(EPOCH FROM (now() - expires_at)) AS expired_for "
+            f"FROM {LEASE_TABLE} WHERE name = %s) "
             f"INSERT INTO {LEASE_TABLE} AS l (name, token, host, pid, step, since, expires_at) "
             "VALUES (%s, %s, %s, %s, %s, now(), now() + make_interval(secs => %s)) "
             "ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, host = EXCLUDED.host, pid = EXCLUDED.pid, "
             "step = EXCLUDED.step, since = EXCLUDED.since, expires_at = EXCLUDED.expires_at "
-            "WHERE l.expires_at < now() RETURNING 1",
-            [LEASE_NAME, token, socket.gethostname()[:255], os.getpid(), purpose[:100], _lease_seconds()],
+            "WHERE l.expires_at < now() "
+            "RETURNING (SELECT host FROM previous), (SELECT pid FROM previous), (SELECT step FROM previous), "
+            "(SELECT expired_for FROM previous)",
+            [LEASE_NAME, LEASE_NAME, token, socket.gethostname()[:255], os.getpid(), purpose[:100], _lease_seconds()],
         )
-        return cursor.fetchone() is not None
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    if row[0] is not None:  # the row was there: its holder died without releasing it
+        logger.warning("Took over the initialisation lock from %s: its lease expired %.0fs ago",
+                       Holder(host=row[0], pid=row[1], step=row[2]).describe(), float(row[3]))
+    return True
 
 
 def lease_holder(connection) -> Holder | None:
@@ -251,9 +262,7 @@ def _lease_lock(connection, deadline, timeout, step, purpose):
             held_by = f" by {holder.describe()}" if holder else ""
             raise DbinitError("E060", step=step, target=target + held_by, timeout=f"{timeout:g}")
         if holder is not None and holder.expired:
-            logger.warning("Taking over the initialisation lock from %s: its lease expired %.0fs ago",
-                           holder.describe(), -holder.expires_in)
-            continue
+            continue  # take it over now
         # Give the server connection back while waiting: behind a session-mode pooler with a
         # small pool, waiters that keep theirs starve the holder's heartbeat.
         connection.close()

@@ -77,3 +77,32 @@ def test_lock_held_too_long_ends_in_its_id(fresh_db):
     assert "dbinit.E060" in proc.stderr and "(step: lock)" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert manage("initdb", "--noinput", db=fresh_db).returncode == 0
+
+
+def test_holder_killed_while_holding_the_lock_is_taken_over_within_the_lease(fresh_db):
+    """kill -9 in the middle of the migrations: the lock's next taker gets it once the lease ran out.
+
+    PostgreSQL: the lease (2 s here) is not renewed by a dead process; the waiter takes it over
+    well within its own DBINIT_LOCK_TIMEOUT of 20 s, and says whom from. SQLite: the kernel
+    releases the flock with the process.
+    """
+    env = subprocess_env(fresh_db, {"DBINIT_LOCK_LEASE": "2"})
+    holder = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in holder.stdout:
+        if "Applying accounts.0001_initial" in line:
+            os.kill(holder.pid, signal.SIGKILL)
+            break
+    holder.wait(timeout=60)
+    holder.stdout.close()
+    assert holder.returncode == -signal.SIGKILL
+    if fresh_db.engine == "postgresql":
+        assert fresh_db.query("SELECT pid, step FROM dbinit_lease") == [(holder.pid, "initdb:migrate")]
+    taker = manage("initdb", "--noinput", db=fresh_db,
+                   env={"DBINIT_LOCK_TIMEOUT": "20", "DBINIT_LOG_LEVEL": "INFO"})
+    assert taker.returncode == 0, taker.stdout + taker.stderr
+    if fresh_db.engine == "postgresql":
+        assert "Took over the initialisation lock from initdb:migrate on " in taker.stderr
+        assert f"(pid {holder.pid})" in taker.stderr
+        assert fresh_db.query("SELECT pid FROM dbinit_lease") == []
+    assert_initialised_once(fresh_db)
