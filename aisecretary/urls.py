@@ -4,8 +4,11 @@ from health_check.views import HealthCheckView
 
 from dbinit import probes
 from dbinit.health_backend import HEALTH_CHECKS
+from dbinit.status_page import database_status
 
 urlpatterns = [
+    # Staff only (the admin's own login and permission check), linked from the admin index.
+    path("admin/dbinit/status/", admin.site.admin_view(database_status), name="dbinit-status"),
     path("admin/", admin.site.urls),
     # For load balancers and Kubernetes probes: 200 when healthy, 500 otherwise; ?format=json.
     path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
