@@ -64,6 +64,7 @@ class PgBouncer:
             # The test databases are dropped WITH (FORCE) while PgBouncer may still pool
             # connections to them; short lifetimes keep its pools from pointing at the dead.
             "server_lifetime = 60\nserver_idle_timeout = 10\n"
+            "log_connections = 0\nlog_disconnections = 0\n"
         )
         return ini
 
@@ -75,13 +76,15 @@ class PgBouncer:
             for f in self.folder.iterdir():
                 shutil.chown(f, "postgres", "postgres")
             kwargs = {"user": "postgres", "group": "postgres"}
-        self.process = subprocess.Popen([pgbouncer_binary(), str(ini)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True, **kwargs)
+        # Its stderr goes to a file, never to a pipe nobody reads: with a full pipe PgBouncer blocks
+        # in write() and stops serving every client (seen as a hung initdb).
+        with open(self.folder / "stderr.log", "w") as stderr:
+            self.process = subprocess.Popen([pgbouncer_binary(), str(ini)], stdout=subprocess.DEVNULL,
+                                            stderr=stderr, **kwargs)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"pgbouncer exited {self.process.returncode}: {self.process.stderr.read()}"
-                                   f"{self.log()}")
+                raise RuntimeError(f"pgbouncer exited {self.process.returncode}: {self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return self
@@ -98,13 +101,11 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process is not None and self.process.stderr:
-            self.process.stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def log(self) -> str:
-        path = self.folder / "pgbouncer.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        paths = [self.folder / "stderr.log", self.folder / "pgbouncer.log"]
+        return "".join(p.read_text(errors="replace") for p in paths if p.exists())
 
     def url(self, database: str) -> str:
         netloc = f"{self.server.username}@127.0.0.1:{self.port}" if self.server.username else f"127.0.0.1:{self.port}"
