@@ -3,19 +3,10 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from tenants.models import SYSTEM_TENANT_SLUG, Tenant
+from tenants.models import Tenant
+from tenants.reference import SYSTEM_TENANT_SLUG
 
-ADMIN_ROLE = "admin"
-MANAGER_ROLE = "manager"
-MEMBER_ROLE = "member"
-
-# The fixed set of system roles, seeded by accounts/migrations/0002 (by slug: a renamed
-# role keeps its new name).
-SYSTEM_ROLES = (
-    (ADMIN_ROLE, "Administrator", "Full access to every tenant and the admin site."),
-    (MANAGER_ROLE, "Manager", "Manages the users and settings of one tenant."),
-    (MEMBER_ROLE, "Member", "Uses AI Secretary within one tenant."),
-)
+from .reference import ADMIN_ROLE, MEMBER_ROLE
 
 
 class Role(models.Model):

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 
 from dbinit import configuration as conf
+from dbinit import errors
 from dbinit.errors import ConfigurationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ TESTING = AISECRETARY_ENV == "testing"
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY", default="")
     if not SECRET_KEY:
-        raise ConfigurationError("E004", setting="SECRET_KEY", step="configuration")
+        raise ConfigurationError(errors.E004, setting="SECRET_KEY", step="configuration")
     DEBUG = False
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -105,12 +106,12 @@ DEFAULT_SQLITE_PATH = BASE_DIR / "var" / ("test.sqlite3" if TESTING else "db.sql
 _database_url = env.str("DATABASE_URL", default="")
 if not _database_url:
     if PRODUCTION:
-        raise ConfigurationError("E004", setting="DATABASE_URL", step="configuration")
+        raise ConfigurationError(errors.E004, setting="DATABASE_URL", step="configuration")
     _database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     try:  # the embedded default works out of the box, even for a plain `migrate`
         DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigurationError("E016", path=str(DEFAULT_SQLITE_PATH), reason=exc.strerror, step="configuration")
+        raise ConfigurationError(errors.E016, path=str(DEFAULT_SQLITE_PATH), reason=exc.strerror, step="configuration")
 DATABASES = {"default": conf.parse_database_url(_database_url)}
 del _database_url
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from . import errors
 from .configuration import describe_database, scrub
 from .errors import DbinitError
 
@@ -46,7 +47,7 @@ def _target_file(connection, reason: str, suffix: str) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DbinitError("E072", target=desc.target(), reason=f"cannot create {folder}: {exc.strerror}") from None
+        raise DbinitError(errors.E072, target=desc.target(), reason=f"cannot create {folder}: {exc.strerror}") from None
     return folder / f"{stem}-{_stamp()}-{reason}{suffix}"
 
 
@@ -68,7 +69,7 @@ def backup_sqlite(connection, reason: str) -> Path:
             source.close()
     except (sqlite3.Error, OSError) as exc:
         target.unlink(missing_ok=True)
-        raise DbinitError("E072", target=str(source_path), reason=str(exc)) from None
+        raise DbinitError(errors.E072, target=str(source_path), reason=str(exc)) from None
     logger.info("Backed up %s to %s", source_path, target)
     return target
 
@@ -91,7 +92,7 @@ def move_sqlite_aside(connection, reason: str) -> Path:
             if Path(f"{source_path}{side}").exists():
                 os.replace(f"{source_path}{side}", f"{target}{side}")
     except OSError as exc:
-        raise DbinitError("E072", target=str(source_path), reason=exc.strerror or str(exc)) from None
+        raise DbinitError(errors.E072, target=str(source_path), reason=exc.strerror or str(exc)) from None
     logger.info("Moved %s to %s", source_path, target)
     return target
 
@@ -115,7 +116,7 @@ def pg_dump(connection, reason: str) -> tuple[Path | None, str]:
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         target.unlink(missing_ok=True)
-        raise DbinitError("E072", target=desc.target(), reason=scrub(proc.stderr.strip().splitlines()[-1]
+        raise DbinitError(errors.E072, target=desc.target(), reason=scrub(proc.stderr.strip().splitlines()[-1]
                                                                      if proc.stderr.strip() else "pg_dump failed"))
     logger.info("Dumped %s to %s", desc.target(), target)
     return target, ""

@@ -9,7 +9,7 @@ no I/O.
 
 from django.core import checks
 
-from . import health
+from . import errors, health
 from .errors import DbinitError
 
 _LEVELS = {
@@ -39,8 +39,8 @@ def database_checks(app_configs=None, databases=None, **kwargs):
     for alias in databases or ():
         report = health.run(alias, include_config=False)
         for finding in report.problems("warning"):
-            if finding.id == "dbinit.E009" and finding.context.get("vendor") == "sqlite":
+            if finding.id == errors.E009.id and finding.context.get("vendor") == "sqlite":
                 # `migrate` runs these checks and creates the file itself: say so, do not block it.
-                finding = health.Finding.problem(finding.check, DbinitError("W009", name=finding.context["name"]))
+                finding = health.Finding.problem(finding.check, DbinitError(errors.W009, name=finding.context["name"]))
             messages.append(to_message(finding, alias))
     return messages

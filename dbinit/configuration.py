@@ -2,7 +2,10 @@
 
 The ``parse_*`` functions are called by ``aisecretary/settings.py`` while the
 settings load, so they are pure Python and raise :class:`ConfigurationError`
-(a catalogued error) for every bad value. :func:`describe_database` is the
+(a catalogued error) for every bad value. :func:`validate_configuration` owns
+the rules for loaded settings (environment, engine, production requirements,
+the admin password): initdb's configuration step, the configuration health
+check, resetdb and start-up all ask it. :func:`describe_database` is the
 masked view of a ``DATABASES`` entry that every command prints.
 """
 
@@ -12,6 +15,7 @@ import re
 import urllib.parse
 from dataclasses import asdict, dataclass
 
+from . import errors
 from .errors import ConfigurationError
 
 ENVIRONMENTS = ("development", "production", "testing")
@@ -27,10 +31,48 @@ DEFAULT_ADMIN_EMAIL = "admin@ai-secretary.com"
 MASK = "***"
 
 
+_UNSET = object()
+
+
+def check_admin_password(password, environment):
+    """Raise E006 when production would seed the admin with the well-known password."""
+    if environment == "production" and password == WELL_KNOWN_PASSWORD:
+        raise ConfigurationError(errors.E006, step="configuration")
+
+
+def validate_configuration(alias="default", *, admin_password=_UNSET, seed=True) -> list:
+    """Every configuration problem for ``alias``, as catalogued errors (no database I/O).
+
+    ``admin_password`` is the password initdb would seed (default: ``DBINIT_ADMIN_PASSWORD``);
+    it is judged only when ``seed`` is true.
+    """
+    from django.conf import settings
+
+    if alias not in settings.DATABASES:
+        return [ConfigurationError(errors.E008, alias=alias, aliases=", ".join(settings.DATABASES),
+                                   step="configuration")]
+    problems = []
+    engine = settings.DATABASES[alias].get("ENGINE", "")
+    if engine not in SUPPORTED_ENGINES:
+        problems.append(ConfigurationError(errors.E003, engine=engine, step="configuration"))
+    if settings.AISECRETARY_ENV == "production":
+        if not settings.SECRET_KEY or settings.SECRET_KEY.startswith("django-insecure"):
+            problems.append(ConfigurationError(errors.E004, setting="SECRET_KEY", step="configuration"))
+        if settings.DEBUG:
+            problems.append(ConfigurationError(errors.E007, step="configuration"))
+        password = settings.DBINIT_ADMIN_PASSWORD if admin_password is _UNSET else admin_password
+        if seed:
+            try:
+                check_admin_password(password, settings.AISECRETARY_ENV)
+            except ConfigurationError as exc:
+                problems.append(exc)
+    return problems
+
+
 def parse_environment(value: str | None) -> str:
     value = (value or "development").strip().lower()
     if value not in ENVIRONMENTS:
-        raise ConfigurationError("E001", value=value, step="configuration")
+        raise ConfigurationError(errors.E001, value=value, step="configuration")
     return value
 
 
@@ -40,7 +82,7 @@ def parse_choice(setting: str, value: str | None, choices: tuple[str, ...], defa
     value = value.strip().lower()
     if value not in choices:
         raise ConfigurationError(
-            "E005", setting=setting, value=value, expected="allowed values are " + ", ".join(choices),
+            errors.E005, setting=setting, value=value, expected="allowed values are " + ", ".join(choices),
             step="configuration",
         )
     return value
@@ -55,7 +97,7 @@ def parse_seconds(setting: str, value: str | None, default: float) -> float:
         seconds = -1.0
     if not (0 < seconds <= 3600):
         raise ConfigurationError(
-            "E005", setting=setting, value=value, expected="expected a number of seconds between 0 and 3600",
+            errors.E005, setting=setting, value=value, expected="expected a number of seconds between 0 and 3600",
             step="configuration",
         )
     return seconds
@@ -88,23 +130,23 @@ def parse_database_url(url: str) -> dict:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
-        raise ConfigurationError("E002", url=shown, reason=str(exc).lower(), step="configuration") from None
+        raise ConfigurationError(errors.E002, url=shown, reason=str(exc).lower(), step="configuration") from None
     scheme = parts.scheme.lower()
     if not scheme or "://" not in url:
-        raise ConfigurationError("E002", url=shown, reason="it is not a URL (scheme://...)", step="configuration")
+        raise ConfigurationError(errors.E002, url=shown, reason="it is not a URL (scheme://...)", step="configuration")
     if scheme not in _SQLITE_SCHEMES | _POSTGRES_SCHEMES:
-        raise ConfigurationError("E003", engine=scheme, step="configuration")
+        raise ConfigurationError(errors.E003, engine=scheme, step="configuration")
     if scheme in _POSTGRES_SCHEMES:
         if not parts.path.strip("/"):
-            raise ConfigurationError("E002", url=shown, reason="it names no database (…/NAME)", step="configuration")
+            raise ConfigurationError(errors.E002, url=shown, reason="it names no database (…/NAME)", step="configuration")
         if not parts.hostname and "host=" not in parts.query:
-            raise ConfigurationError("E002", url=shown, reason="it names no host", step="configuration")
+            raise ConfigurationError(errors.E002, url=shown, reason="it names no host", step="configuration")
     elif parts.path in ("", "/") and parts.netloc != ":memory:":
-        raise ConfigurationError("E002", url=shown, reason="it names no database file", step="configuration")
+        raise ConfigurationError(errors.E002, url=shown, reason="it names no database file", step="configuration")
     try:
         config = environ.Env.db_url_config(url)
     except (ValueError, KeyError) as exc:
-        raise ConfigurationError("E002", url=shown, reason=str(exc), step="configuration") from None
+        raise ConfigurationError(errors.E002, url=shown, reason=str(exc), step="configuration") from None
     return config
 
 

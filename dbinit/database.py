@@ -18,7 +18,9 @@ from pathlib import Path
 from django.db import Error as DjangoDatabaseError
 from django.db import connections
 
+from . import errors
 from .configuration import describe_database, scrub
+from .django_private import maintenance_cursor
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -28,60 +30,64 @@ MINIMUM_VERSIONS = {"postgresql": (14,), "sqlite": (3, 31)}
 
 # psycopg2/libpq and sqlite3 message fragments -> catalogue id, and whether waiting may help.
 _PATTERNS = [
-    ("could not translate host name", "E012", True),
-    ("name or service not known", "E012", True),
-    ("temporary failure in name resolution", "E012", True),
-    ("password authentication failed", "E011", False),
-    ("no password supplied", "E011", False),
-    ("authentication failed", "E011", False),
-    ("pg_hba.conf", "E011", False),
+    ("could not translate host name", errors.E012, True),
+    ("name or service not known", errors.E012, True),
+    ("temporary failure in name resolution", errors.E012, True),
+    ("password authentication failed", errors.E011, False),
+    ("no password supplied", errors.E011, False),
+    ("authentication failed", errors.E011, False),
+    ("pg_hba.conf", errors.E011, False),
     ("does not exist", None, False),  # role or database: decided below
-    ("invalid dsn", "E018", False),
-    ("invalid connection option", "E018", False),
-    ("invalid sslmode", "E018", False),
-    ("invalid integer value", "E018", False),
-    ("invalid value for parameter", "E018", False),
-    ("database is locked", "E014", False),
+    ("invalid dsn", errors.E018, False),
+    ("invalid connection option", errors.E018, False),
+    ("invalid sslmode", errors.E018, False),
+    ("invalid integer value", errors.E018, False),
+    ("invalid value for parameter", errors.E018, False),
+    ("database is locked", errors.E014, False),
     # Deployment topologies (issue 12): full disks, read-only databases, lost connections, poolers.
-    ("database or disk is full", "E064", False),
-    ("no space left on device", "E064", False),
-    ("could not extend file", "E064", False),
-    ("attempt to write a readonly database", "E065", False),
-    ("read-only transaction", "E065", False),
-    ("connection already closed", "E066", False),
-    ("terminating connection due to administrator command", "E066", False),
-    ("connection to server was lost", "E066", False),
-    ("server login has been failing", "E010", True),  # PgBouncer's server_login_retry
-    ("query_wait_timeout", "E010", True),
-    ("no more connections allowed", "E010", True),
-    ("pgbouncer cannot connect to server", "E010", True),
-    ("file is not a database", "E015", False),
-    ("database disk image is malformed", "E015", False),
-    ("unable to open database file", "E016", False),
-    ("the database system is starting up", "E010", True),
-    ("the database system is shutting down", "E010", True),
-    ("connection refused", "E010", True),
-    ("timeout expired", "E010", True),
-    ("could not connect", "E010", True),
-    ("server closed the connection", "E010", True),
-    ("no route to host", "E010", True),
-    ("network is unreachable", "E010", True),
-    ("too many connections", "E010", True),
-    ("remaining connection slots", "E010", True),
+    ("database or disk is full", errors.E064, False),
+    ("no space left on device", errors.E064, False),
+    ("could not extend file", errors.E064, False),
+    ("attempt to write a readonly database", errors.E065, False),
+    ("read-only transaction", errors.E065, False),
+    ("connection already closed", errors.E066, False),
+    ("terminating connection due to administrator command", errors.E066, False),
+    ("connection to server was lost", errors.E066, False),
+    ("server login has been failing", errors.E010, True),  # PgBouncer's server_login_retry
+    ("query_wait_timeout", errors.E010, True),
+    ("no more connections allowed", errors.E010, True),
+    ("pgbouncer cannot connect to server", errors.E010, True),
+    ("file is not a database", errors.E015, False),
+    ("database disk image is malformed", errors.E015, False),
+    ("unable to open database file", errors.E016, False),
+    ("the database system is starting up", errors.E010, True),
+    ("the database system is shutting down", errors.E010, True),
+    ("connection refused", errors.E010, True),
+    ("timeout expired", errors.E010, True),
+    ("could not connect", errors.E010, True),
+    ("server closed the connection", errors.E010, True),
+    ("no route to host", errors.E010, True),
+    ("network is unreachable", errors.E010, True),
+    ("too many connections", errors.E010, True),
+    ("remaining connection slots", errors.E010, True),
 ]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip().rstrip(".")
-    return type(exc).__name__
+def error_text(exc: BaseException, with_type=False) -> str:
+    """The first line of ``exc``'s message, scrubbed of secrets: what a person is shown of a driver error.
+
+    Drivers put the useful sentence first and a DSN or a context dump after it; the
+    exception's class name stands in for an empty message (and prefixes it with ``with_type``).
+    """
+    line = next((ln.strip().rstrip(".") for ln in str(exc).splitlines() if ln.strip()), "")
+    if with_type or not line:
+        line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+    return scrub(line)
 
 
 # Failures of the database's surroundings (the file, the disk, the server, the connection), not of a
 # migration or of the seed data: a step reports them under their own id, with their own fix.
-ENVIRONMENT_ERRORS = {"dbinit.E010", "dbinit.E014", "dbinit.E015", "dbinit.E064", "dbinit.E065", "dbinit.E066"}
+ENVIRONMENT_ERRORS = {e.id for e in (errors.E010, errors.E014, errors.E015, errors.E064, errors.E065, errors.E066)}
 
 # Steps that are about reaching the server: "unreachable" (E010) there, "lost" (E066) anywhere else.
 CONNECTING_STEPS = {"connect", "database", "health", "readiness"}
@@ -95,7 +101,7 @@ def classify(exc: BaseException, alias: str = "default", step: str | None = None
     from django.conf import settings
 
     desc = describe_database(connections[alias].settings_dict, alias)
-    reason = scrub(_first_line(exc))
+    reason = error_text(exc)
     low = str(exc).lower()
     timeout = timeout if timeout is not None else settings.DBINIT_CONNECT_TIMEOUT
     ctx = dict(target=desc.target(), user=desc.user, host=desc.host, name=desc.name, path=desc.name,
@@ -104,15 +110,15 @@ def classify(exc: BaseException, alias: str = "default", step: str | None = None
         if fragment in low:
             if code is None:
                 if "role" in low:
-                    code = "E011"
+                    code = errors.E011
                 elif "database" in low and desc.vendor == "postgresql":
-                    code = "E013"
+                    code = errors.E013
                 else:
                     continue
-            if code == "E010" and step and step not in CONNECTING_STEPS and not step.startswith("health"):
-                code, retryable = "E066", False  # it was connected: the connection died under a step
+            if code is errors.E010 and step and step not in CONNECTING_STEPS and not step.startswith("health"):
+                code, retryable = errors.E066, False  # it was connected: the connection died under a step
             return DbinitError(code, step=step, **ctx), retryable
-    return DbinitError("E019", step=step, **ctx), False
+    return DbinitError(errors.E019, step=step, **ctx), False
 
 
 def _seconds(value: float) -> str:
@@ -120,7 +126,7 @@ def _seconds(value: float) -> str:
 
 
 def is_missing_database(error: DbinitError) -> bool:
-    return error.code == "dbinit.E013"
+    return error.code == errors.E013.id
 
 
 # --- SQLite files ------------------------------------------------------------------
@@ -139,28 +145,26 @@ def check_sqlite_file(path: Path, step="database") -> bool:
     except FileNotFoundError:
         return False
     except IsADirectoryError:
-        raise DbinitError("E015", step=step, path=str(path)) from None
+        raise DbinitError(errors.E015, step=step, path=str(path)) from None
     except OSError as exc:
-        raise DbinitError("E051", step=step, path=str(path), reason=exc.strerror) from None
+        raise DbinitError(errors.E051, step=step, path=str(path), reason=exc.strerror) from None
     if header and header != SQLITE_HEADER:
-        raise DbinitError("E015", step=step, path=str(path))
+        raise DbinitError(errors.E015, step=step, path=str(path))
     return True
 
 
-def ensure_sqlite_folder(path: Path, create=True, step="database") -> bool:
+def ensure_sqlite_folder(path: Path, step="database") -> bool:
     """Create the database file's folder; return whether it had to be created."""
     folder = path.parent
     if folder.is_dir():
         if not os.access(folder, os.W_OK):
-            raise DbinitError("E016", step=step, path=str(path), reason="permission denied")
+            raise DbinitError(errors.E016, step=step, path=str(path), reason="permission denied")
         return False
-    if not create:
-        return True
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = exc.strerror or errno.errorcode.get(exc.errno, str(exc))
-        raise DbinitError("E016", step=step, path=str(path), reason=reason) from None
+        raise DbinitError(errors.E016, step=step, path=str(path), reason=reason) from None
     return True
 
 
@@ -262,7 +266,7 @@ def check_server_version(connection, step="connect"):
     version = server_version(connection)
     parts = tuple(int(p) for p in version.split(".")[: len(minimum)] if p.isdigit())
     if parts < minimum:
-        raise DbinitError("E017", step=step, vendor=connection.vendor, version=version,
+        raise DbinitError(errors.E017, step=step, vendor=connection.vendor, version=version,
                           minimum=".".join(map(str, minimum)))
 
 
@@ -277,9 +281,7 @@ def create_postgres_database(alias="default", step="database") -> bool:
     name = connection.settings_dict["NAME"]
     for attempt in range(20):
         try:
-            # Django's own way into the maintenance database ('postgres', falling back to
-            # the first database the role can reach), as its test runner uses.
-            with connection._nodb_cursor() as cursor:
+            with maintenance_cursor(connection) as cursor:
                 cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
             break
         except DjangoDatabaseError as exc:
@@ -297,6 +299,6 @@ def create_postgres_database(alias="default", step="database") -> bool:
 
 def _raise_create_error(exc, alias, step, name):
     error, _ = classify(exc, alias, step)
-    if error.code in ("dbinit.E010", "dbinit.E011", "dbinit.E012", "dbinit.E018"):
+    if error.code in (errors.E010.id, errors.E011.id, errors.E012.id, errors.E018.id):
         raise error from None
-    raise DbinitError("E013", step=step, name=name, reason=scrub(_first_line(exc))) from None
+    raise DbinitError(errors.E013, step=step, name=name, reason=error_text(exc)) from None

@@ -7,6 +7,16 @@ checks, the start-up hook and ``/health/``, so a code seen anywhere means one
 thing. ``docs/error-codes.md`` is generated from this module
 (``python manage.py dbinit_docs``); a test fails when the two disagree.
 
+Each entry is a module constant named by its id (``errors.E030``), so code and
+tests refer to names, not string literals. An entry that ``dbrepair`` can fix
+names its repair action (``repair="recreate_tables"``); ``dbinit.repair``
+registers the action under that name, so the catalogue is the one list of
+repair kinds. Informational results (``I0xx``) take their text from here too.
+
+To add an error: write the entry below (the next free id of its level and
+area), raise ``DbinitError(errors.E0xx, **context)`` or return it from a check,
+and run ``make docs``.
+
 This module is pure Python: settings import it before Django is set up.
 """
 
@@ -20,264 +30,277 @@ LEVELS = {"C": "critical", "E": "error", "W": "warning", "I": "info"}
 
 @dataclass(frozen=True)
 class Entry:
+    """One catalogued problem (or informational result): its id, text and fix."""
+
     id: str
     title: str
     message: str
     resolution: tuple[str, ...]
-    fixable: bool = False  # ``dbrepair`` knows a safe automatic fix
+    repair: str | None = None  # the dbrepair action that fixes it (see dbinit.repair)
 
     @property
     def level(self) -> str:
         return LEVELS[self.id.split(".")[1][0]]
 
+    @property
+    def fixable(self) -> bool:
+        return self.repair is not None
 
-def _e(id, title, message, *resolution, fixable=False):
-    return Entry(f"dbinit.{id}", title, message, tuple(resolution), fixable)
+    def format(self, **context) -> str:
+        """The message with ``context`` filled in."""
+        return _format(self.message, context)
 
 
-CATALOGUE: dict[str, Entry] = {
-    e.id: e
-    for e in [
-        # --- configuration -------------------------------------------------
-        _e("E001", "Unknown environment",
-           "AISECRETARY_ENV is {value!r}; allowed values are development, production, testing.",
-           "Set AISECRETARY_ENV to development, production or testing (or unset it for development)."),
-        _e("E002", "Malformed DATABASE_URL",
-           "DATABASE_URL {url} cannot be used: {reason}.",
-           "Fix DATABASE_URL; examples: sqlite:////absolute/path/db.sqlite3 or "
-           "postgres://USER:PASSWORD@HOST:5432/NAME."),
-        _e("E003", "Unsupported database engine",
-           "The database engine {engine!r} is not supported by dbinit.",
-           "Use an sqlite:// or postgres:// DATABASE_URL (engines django.db.backends.sqlite3 or "
-           "django.db.backends.postgresql)."),
-        _e("E004", "Required setting missing in production",
-           "{setting} must be set when AISECRETARY_ENV=production.",
-           "Export {setting} in the server's environment (see README, 'Environment variables')."),
-        _e("E005", "Invalid setting value",
-           "{setting} is {value!r}; {expected}.",
-           "Set {setting} to one of the values above, or unset it to use the default."),
-        _e("E006", "Well-known admin password in production",
-           "DBINIT_ADMIN_PASSWORD is the well-known development password; production refuses it.",
-           "Set DBINIT_ADMIN_PASSWORD to a strong secret, or unset it so that initdb generates one "
-           "and shows it once."),
-        _e("E007", "DEBUG is on in production",
-           "DEBUG is on while AISECRETARY_ENV=production.",
-           "Remove the DEBUG override from the production settings."),
-        _e("E008", "Unknown database alias",
-           "There is no database {alias!r} in DATABASES.",
-           "Pass --database with one of: {aliases}."),
-        _e("E009", "Database not created yet",
-           "The database {name} does not exist yet.",
-           "Run python manage.py initdb: it creates the database, migrates and seeds it."),
-        _e("W009", "SQLite file not created yet",
-           "The SQLite database {name} does not exist yet; initdb or migrate will create it.",
-           "Run python manage.py initdb."),
-        # --- reaching the database ------------------------------------------
-        _e("E010", "Database server unreachable",
-           "Could not connect to {target} within {timeout}s: {reason}.",
-           "Check that the server is running and listening (pg_isready -h HOST -p PORT), that "
-           "HOST and PORT in DATABASE_URL are right, or raise DBINIT_CONNECT_TIMEOUT if it is "
-           "still starting."),
-        _e("E011", "Authentication refused",
-           "The server at {target} refused the credentials of role {user!r}: {reason}.",
-           "Check the user and password in DATABASE_URL; create the role if it does not exist "
-           "(CREATE ROLE name LOGIN PASSWORD '...')."),
-        _e("E012", "Host name cannot be resolved",
-           "The database host {host!r} cannot be resolved.",
-           "Fix HOST in DATABASE_URL, or check DNS / the container network."),
-        _e("E013", "Database missing and cannot be created",
-           "The database {name!r} does not exist and could not be created: {reason}.",
-           "Create it as a privileged role (createdb -h HOST -U ADMIN {name}) or grant CREATEDB "
-           "to the role in DATABASE_URL, then run: python manage.py initdb."),
-        _e("E014", "Database locked",
-           "The database {target} stayed locked by another process for {timeout}s.",
-           "Find and stop the process holding the lock (fuser DBFILE), or raise "
-           "DBINIT_CONNECT_TIMEOUT, then run the command again."),
-        _e("E015", "Not an SQLite database",
-           "{path} exists but is not an SQLite database (or is corrupt); it was left untouched.",
-           "Point DATABASE_URL at another file, or move this one away and restore a backup from "
-           "DBINIT_BACKUP_DIR (cp BACKUP {path}); dbinit never overwrites it."),
-        _e("E016", "SQLite path cannot be created",
-           "The folder for {path} cannot be created or written: {reason}.",
-           "Create the folder and make it writable by this user, or point DATABASE_URL elsewhere."),
-        _e("E017", "Database server version not supported",
-           "{vendor} {version} is older than the {minimum} that Django 5.2 supports.",
-           "Upgrade the database server to {vendor} {minimum} or newer."),
-        _e("E018", "Connection options rejected",
-           "The driver rejected the connection options: {reason}.",
-           "Fix the query-string options of DATABASE_URL (for example sslmode=require)."),
-        _e("E019", "Database error",
-           "The database reported an error during {during}: {reason}.",
-           "Run python manage.py dbhealth for a diagnosis; the message above is the server's."),
-        # --- migrations ------------------------------------------------------
-        _e("E020", "Migration failed",
-           "Migration {migration} failed and was rolled back: {reason}.",
-           "Fix the migration or the data it trips on, then run python manage.py initdb again; "
-           "it carries on from {migration}."),
-        _e("E021", "Inconsistent migration history",
-           "Migration history is inconsistent: {reason}.",
-           "Record the missing dependency (python manage.py dbrepair) or restore the "
-           "django_migrations table from a backup."),
-        _e("W020", "Migrations pending",
-           "{count} migration(s) not applied yet: {migrations}.",
-           "Run python manage.py initdb (or python manage.py migrate).", fixable=True),
-        _e("W021", "Applied migration missing on disk",
-           "Migration(s) recorded as applied but not found on disk: {migrations}.",
-           "Restore the migration files, or remove the records with "
-           "python manage.py dbrepair --prune.", fixable=True),
-        _e("W022", "Model changes without a migration",
-           "Models have changes that are not in a migration: {changes}.",
-           "Run python manage.py makemigrations, review and commit the new files, then "
-           "python manage.py initdb."),
-        _e("W023", "Migration edited after it was applied",
-           "Migration file(s) changed since they were applied: {migrations}.",
-           "Restore the file from version control (git checkout -- FILE); to change an applied "
-           "schema, add a new migration instead of editing an old one."),
-        _e("W024", "Migration records lost",
-           "Tables exist for {count} migration(s) that are not recorded as applied: {migrations}.",
-           "Run python manage.py dbrepair: it verifies each table and column, then records "
-           "the migrations without running them again.", fixable=True),
-        # --- schema ----------------------------------------------------------
-        _e("E030", "Table missing",
-           "Table(s) of applied migrations missing: {tables}.",
-           "Run python manage.py dbrepair to recreate them from the migration state, or restore "
-           "them from a backup.", fixable=True),
-        _e("E031", "Column missing",
-           "Column(s) of applied migrations missing: {columns}.",
-           "Run python manage.py dbrepair to add them back from the migration state, or restore "
-           "them from a backup.", fixable=True),
-        # --- seed data -------------------------------------------------------
-        _e("E040", "System tenant missing",
-           "The system tenant (slug 'system') does not exist.",
-           "Run python manage.py dbrepair (or python manage.py initdb).", fixable=True),
-        _e("E041", "System roles missing",
-           "System role(s) missing: {roles}.",
-           "Run python manage.py dbrepair (or python manage.py initdb).", fixable=True),
-        _e("E042", "Seeding failed",
-           "Seeding {what} failed: {reason}.",
-           "Run python manage.py dbhealth to see what is missing, fix it, then "
-           "python manage.py initdb."),
-        _e("W040", "No active staff admin",
-           "No active staff superuser exists, so nobody can log into the admin.",
-           "Run python manage.py initdb (seeds DBINIT_ADMIN_EMAIL) or "
-           "python manage.py createsuperuser.", fixable=True),
-        _e("W041", "Admin uses the well-known password in production",
-           "The admin {email} still has the well-known development password.",
-           "Run python manage.py changepassword {email} now."),
-        _e("W042", "Optional seed data not seeded",
-           "Optional seed data {what} could not be seeded: {reason}.",
-           "Run python manage.py dbrepair, or python manage.py initdb after fixing the cause."),
-        # --- engine specifics --------------------------------------------------
-        _e("E050", "SQLite integrity check failed",
-           "PRAGMA quick_check on {path} reported: {reason}.",
-           "Stop the servers, move the file away and restore the newest backup from "
-           "DBINIT_BACKUP_DIR; dbrepair never writes to a corrupt file."),
-        _e("E051", "SQLite file not writable",
-           "{path} (or its folder) is not writable by this user.",
-           "Fix the permissions (chown/chmod) of the file and its folder."),
-        _e("W050", "Database encoding is not UTF-8",
-           "The database encoding is {encoding}; text outside it cannot be stored.",
-           "Recreate the database with ENCODING 'UTF8' (python manage.py resetdb after a backup)."),
-        _e("W051", "Slow database round trip",
-           "A round trip to the database took {ms} ms.",
-           "Check the network path to the database server and its load."),
-        # --- locking and history ----------------------------------------------
-        _e("E060", "Initialisation lock timeout",
-           "Another process held the initialisation lock on {target} for {timeout}s.",
-           "Wait for the other initdb or server start to finish, or find it "
-           "(python manage.py dbhealth shows the holder); raise DBINIT_LOCK_TIMEOUT if "
-           "initialisation is just slow."),
-        _e("W060", "Stale initialisation lock",
-           "The initialisation lock is held by {holder}, whose lease expired {idle}s ago (it died).",
-           "Nothing is required: the next initdb or server start takes the lock over. "
-           "python manage.py dbrepair deletes it now.",
-           fixable=True),
-        _e("W061", "Last initialisation failed",
-           "The last initdb run ({when}, on {host}) ended with {outcome}.",
-           "Run python manage.py initdb again and read the failed step's message."),
-        _e("W062", "Database not initialised by initdb",
-           "No initdb run is recorded for this database.",
-           "Run python manage.py initdb."),
-        # --- deployment topologies (poolers, pre-fork servers, probes, rolling deploys) ---
-        _e("E061", "Duplicate migration records",
-           "django_migrations records {count} migration(s) more than once: {migrations}.",
-           "Run python manage.py dbrepair: it deletes the later copies and keeps the earliest "
-           "record of each migration (nothing is migrated again).", fixable=True),
-        _e("W063", "Database ahead of this release",
-           "The database has {count} migration(s) this release does not know: {migrations}.",
-           "Nothing to do during a rolling deploy (a newer release migrated it; this one still "
-           "serves). Otherwise deploy the release that has these migrations; never roll the "
-           "database back by hand."),
-        _e("E062", "Database not ready",
-           "The database did not become ready within {timeout}s: {reason}.",
-           "Run python manage.py initdb (or wait for the release job that runs it), then check "
-           "again; python manage.py dbhealth says what is missing."),
-        _e("E063", "Lock file or folder not writable",
-           "The initialisation lock file {path} cannot be created or opened: {reason}.",
-           "Make the database folder writable by the user running the server (chown/chmod), or "
-           "point DATABASE_URL at a folder it may write."),
-        _e("E064", "Disk full",
-           "The database could not write during {during}: {reason}.",
-           "Free disk space on the database's volume (or grow it), then run python manage.py "
-           "initdb again; it carries on where it stopped."),
-        _e("E065", "Database is read-only",
-           "The database refused a write during {during}: {reason}.",
-           "Point DATABASE_URL at the primary (not a read replica / hot standby), make the SQLite "
-           "file and its folder writable, or clear default_transaction_read_only for the role."),
-        _e("E066", "Connection lost",
-           "The connection to {target} was lost during {during}: {reason}.",
-           "Check that the database server is running (it may have restarted or been shut down), "
-           "then run the command again; initdb carries on where it stopped."),
-        _e("E067", "New database not reachable yet through a pooler",
-           "The database {name!r} was just created, but connecting to it through {target} failed for "
-           "{timeout}s: {reason}.",
-           "A pooler such as PgBouncer refuses logins to a database for server_login_retry (15 s by "
-           "default) after one failed because it did not exist yet: run initdb again (the database "
-           "is there now), raise DBINIT_CONNECT_TIMEOUT above server_login_retry (for example 30), "
-           "or create the database before the first connection through the pooler."),
-        # --- destructive commands ---------------------------------------------
-        _e("E070", "Refused in production",
-           "{command} is destructive and AISECRETARY_ENV=production; it needs --force.",
-           "Re-run with --force, after taking a backup, and type the database name when asked."),
-        _e("E071", "Confirmation failed",
-           "{command} was not confirmed; nothing was changed.",
-           "Re-run and answer the prompt ({expected}), or pass --noinput in automation."),
-        _e("E072", "Backup failed",
-           "The backup of {target} failed: {reason}; nothing was changed.",
-           "Make DBINIT_BACKUP_DIR writable and check free disk space, or pass --no-backup "
-           "if you have your own backup."),
-        _e("E073", "Repair left problems",
-           "dbrepair could not fix everything: {remaining}.",
-           "Follow the manual steps listed for each remaining problem."),
-        # --- start-up ---------------------------------------------------------
-        _e("C001", "Start-up initialisation failed",
-           "The server did not start: {reason}",
-           "Fix the problem named above (its own id says how), then start the server again."),
-        _e("C002", "Start-up check failed",
-           "The server did not start: DBINIT_STARTUP=check found {reason}",
-           "Run python manage.py initdb as a release step before starting the servers, or set "
-           "DBINIT_STARTUP=init."),
-        # --- informational ----------------------------------------------------
-        _e("I001", "Database reachable",
-           "Connected to {vendor} {version} in {ms} ms.", "Nothing to do."),
-        _e("I002", "Engine details",
-           "{details}.", "Nothing to do."),
-        _e("I003", "Migrations applied", "All migrations are applied and the history is consistent.",
-           "Nothing to do."),
-        _e("I004", "Schema matches the models", "Every model's table and columns are present.", "Nothing to do."),
-        _e("I005", "Seed data present", "System tenant, system roles and an active staff admin are present.",
-           "Nothing to do."),
-        _e("I006", "Configuration valid", "Environment, engine and production settings are valid.",
-           "Nothing to do."),
-        _e("I007", "Last initialisation succeeded", "The last initdb run succeeded.", "Nothing to do."),
-        _e("I008", "Migration files unchanged", "Applied migration files match their recorded checksums.",
-           "Nothing to do."),
-        _e("I009", "Models match migrations", "No model change is missing a migration.", "Nothing to do."),
-        _e("I010", "Initialisation lock", "Who holds the initialisation lock, if anyone.", "Nothing to do."),
-        _e("I013", "Ready", "The database is reachable, migrated for this release and seeded.", "Nothing to do."),
-        _e("I014", "Start-up finished", "The start-up step finished in this process.", "Nothing to do."),
-    ]
-}
+def _e(id, title, message, *resolution, repair=None):
+    return Entry(f"dbinit.{id}", title, message, tuple(resolution), repair)
+
+
+# --- configuration -------------------------------------------------
+E001 = _e("E001", "Unknown environment",
+   "AISECRETARY_ENV is {value!r}; allowed values are development, production, testing.",
+   "Set AISECRETARY_ENV to development, production or testing (or unset it for development).")
+E002 = _e("E002", "Malformed DATABASE_URL",
+   "DATABASE_URL {url} cannot be used: {reason}.",
+   "Fix DATABASE_URL; examples: sqlite:////absolute/path/db.sqlite3 or "
+   "postgres://USER:PASSWORD@HOST:5432/NAME.")
+E003 = _e("E003", "Unsupported database engine",
+   "The database engine {engine!r} is not supported by dbinit.",
+   "Use an sqlite:// or postgres:// DATABASE_URL (engines django.db.backends.sqlite3 or "
+   "django.db.backends.postgresql).")
+E004 = _e("E004", "Required setting missing in production",
+   "{setting} must be set when AISECRETARY_ENV=production.",
+   "Export {setting} in the server's environment (see README, 'Environment variables').")
+E005 = _e("E005", "Invalid setting value",
+   "{setting} is {value!r}; {expected}.",
+   "Set {setting} to one of the values above, or unset it to use the default.")
+E006 = _e("E006", "Well-known admin password in production",
+   "DBINIT_ADMIN_PASSWORD is the well-known development password; production refuses it.",
+   "Set DBINIT_ADMIN_PASSWORD to a strong secret, or unset it so that initdb generates one "
+   "and shows it once.")
+E007 = _e("E007", "DEBUG is on in production",
+   "DEBUG is on while AISECRETARY_ENV=production.",
+   "Remove the DEBUG override from the production settings.")
+E008 = _e("E008", "Unknown database alias",
+   "There is no database {alias!r} in DATABASES.",
+   "Pass --database with one of: {aliases}.")
+E009 = _e("E009", "Database not created yet",
+   "The database {name} does not exist yet.",
+   "Run python manage.py initdb: it creates the database, migrates and seeds it.")
+W009 = _e("W009", "SQLite file not created yet",
+   "The SQLite database {name} does not exist yet; initdb or migrate will create it.",
+   "Run python manage.py initdb.")
+# --- reaching the database ------------------------------------------
+E010 = _e("E010", "Database server unreachable",
+   "Could not connect to {target} within {timeout}s: {reason}.",
+   "Check that the server is running and listening (pg_isready -h HOST -p PORT), that "
+   "HOST and PORT in DATABASE_URL are right, or raise DBINIT_CONNECT_TIMEOUT if it is "
+   "still starting.")
+E011 = _e("E011", "Authentication refused",
+   "The server at {target} refused the credentials of role {user!r}: {reason}.",
+   "Check the user and password in DATABASE_URL; create the role if it does not exist "
+   "(CREATE ROLE name LOGIN PASSWORD '...').")
+E012 = _e("E012", "Host name cannot be resolved",
+   "The database host {host!r} cannot be resolved.",
+   "Fix HOST in DATABASE_URL, or check DNS / the container network.")
+E013 = _e("E013", "Database missing and cannot be created",
+   "The database {name!r} does not exist and could not be created: {reason}.",
+   "Create it as a privileged role (createdb -h HOST -U ADMIN {name}) or grant CREATEDB "
+   "to the role in DATABASE_URL, then run: python manage.py initdb.")
+E014 = _e("E014", "Database locked",
+   "The database {target} stayed locked by another process for {timeout}s.",
+   "Find and stop the process holding the lock (fuser DBFILE), or raise "
+   "DBINIT_CONNECT_TIMEOUT, then run the command again.")
+E015 = _e("E015", "Not an SQLite database",
+   "{path} exists but is not an SQLite database (or is corrupt); it was left untouched.",
+   "Point DATABASE_URL at another file, or move this one away and restore a backup from "
+   "DBINIT_BACKUP_DIR (cp BACKUP {path}); dbinit never overwrites it.")
+E016 = _e("E016", "SQLite path cannot be created",
+   "The folder for {path} cannot be created or written: {reason}.",
+   "Create the folder and make it writable by this user, or point DATABASE_URL elsewhere.")
+E017 = _e("E017", "Database server version not supported",
+   "{vendor} {version} is older than the {minimum} that Django 5.2 supports.",
+   "Upgrade the database server to {vendor} {minimum} or newer.")
+E018 = _e("E018", "Connection options rejected",
+   "The driver rejected the connection options: {reason}.",
+   "Fix the query-string options of DATABASE_URL (for example sslmode=require).")
+E019 = _e("E019", "Database error",
+   "The database reported an error during {during}: {reason}.",
+   "Run python manage.py dbhealth for a diagnosis; the message above is the server's.")
+# --- migrations ------------------------------------------------------
+E020 = _e("E020", "Migration failed",
+   "Migration {migration} failed and was rolled back: {reason}.",
+   "Fix the migration or the data it trips on, then run python manage.py initdb again; "
+   "it carries on from {migration}.")
+E021 = _e("E021", "Inconsistent migration history",
+   "Migration history is inconsistent: {reason}.",
+   "Record the missing dependency (python manage.py dbrepair) or restore the "
+   "django_migrations table from a backup.", repair="record_lost_migrations")
+W020 = _e("W020", "Migrations pending",
+   "{count} migration(s) not applied yet: {migrations}.",
+   "Run python manage.py initdb (or python manage.py migrate).", repair="apply_migrations")
+W021 = _e("W021", "Applied migration missing on disk",
+   "Migration(s) recorded as applied but not found on disk: {migrations}.",
+   "Restore the migration files, or remove the records with "
+   "python manage.py dbrepair --prune.", repair="prune_records")
+W022 = _e("W022", "Model changes without a migration",
+   "Models have changes that are not in a migration: {changes}.",
+   "Run python manage.py makemigrations, review and commit the new files, then "
+   "python manage.py initdb.")
+W023 = _e("W023", "Migration edited after it was applied",
+   "Migration file(s) changed since they were applied: {migrations}.",
+   "Restore the file from version control (git checkout -- FILE); to change an applied "
+   "schema, add a new migration instead of editing an old one.")
+W024 = _e("W024", "Migration records lost",
+   "Tables exist for {count} migration(s) that are not recorded as applied: {migrations}.",
+   "Run python manage.py dbrepair: it verifies each table and column, then records "
+   "the migrations without running them again.", repair="record_lost_migrations")
+# --- schema ----------------------------------------------------------
+E030 = _e("E030", "Table missing",
+   "Table(s) of applied migrations missing: {tables}.",
+   "Run python manage.py dbrepair to recreate them from the migration state, or restore "
+   "them from a backup.", repair="recreate_tables")
+E031 = _e("E031", "Column missing",
+   "Column(s) of applied migrations missing: {columns}.",
+   "Run python manage.py dbrepair to add them back from the migration state, or restore "
+   "them from a backup.", repair="recreate_columns")
+# --- seed data -------------------------------------------------------
+E040 = _e("E040", "System tenant missing",
+   "The system tenant (slug 'system') does not exist.",
+   "Run python manage.py dbrepair (or python manage.py initdb).", repair="reseed")
+E041 = _e("E041", "System roles missing",
+   "System role(s) missing: {roles}.",
+   "Run python manage.py dbrepair (or python manage.py initdb).", repair="reseed")
+E042 = _e("E042", "Seeding failed",
+   "Seeding {what} failed: {reason}.",
+   "Run python manage.py dbhealth to see what is missing, fix it, then "
+   "python manage.py initdb.")
+W040 = _e("W040", "No active staff admin",
+   "No active staff superuser exists, so nobody can log into the admin.",
+   "Run python manage.py initdb (seeds DBINIT_ADMIN_EMAIL) or "
+   "python manage.py createsuperuser.", repair="reseed")
+W041 = _e("W041", "Admin uses the well-known password in production",
+   "The admin {email} still has the well-known development password.",
+   "Run python manage.py changepassword {email} now.")
+W042 = _e("W042", "Optional seed data not seeded",
+   "Optional seed data {what} could not be seeded: {reason}.",
+   "Run python manage.py dbrepair, or python manage.py initdb after fixing the cause.")
+# --- engine specifics --------------------------------------------------
+E050 = _e("E050", "SQLite integrity check failed",
+   "PRAGMA quick_check on {path} reported: {reason}.",
+   "Stop the servers, move the file away and restore the newest backup from "
+   "DBINIT_BACKUP_DIR; dbrepair never writes to a corrupt file.")
+E051 = _e("E051", "SQLite file not writable",
+   "{path} (or its folder) is not writable by this user.",
+   "Fix the permissions (chown/chmod) of the file and its folder.")
+W050 = _e("W050", "Database encoding is not UTF-8",
+   "The database encoding is {encoding}; text outside it cannot be stored.",
+   "Recreate the database with ENCODING 'UTF8' (python manage.py resetdb after a backup).")
+W051 = _e("W051", "Slow database round trip",
+   "A round trip to the database took {ms} ms.",
+   "Check the network path to the database server and its load.")
+# --- locking and history ----------------------------------------------
+E060 = _e("E060", "Initialisation lock timeout",
+   "Another process held the initialisation lock on {target} for {timeout}s.",
+   "Wait for the other initdb or server start to finish, or find it "
+   "(python manage.py dbhealth shows the holder); raise DBINIT_LOCK_TIMEOUT if "
+   "initialisation is just slow.")
+W060 = _e("W060", "Stale initialisation lock",
+   "The initialisation lock is held by {holder}, whose lease expired {idle}s ago (it died).",
+   "Nothing is required: the next initdb or server start takes the lock over. "
+   "python manage.py dbrepair deletes it now.",
+   repair="release_lock")
+W061 = _e("W061", "Last initialisation failed",
+   "The last initdb run ({when}, on {host}) ended with {outcome}.",
+   "Run python manage.py initdb again and read the failed step's message.")
+W062 = _e("W062", "Database not initialised by initdb",
+   "No initdb run is recorded for this database.",
+   "Run python manage.py initdb.")
+# --- deployment topologies (poolers, pre-fork servers, probes, rolling deploys) ---
+E061 = _e("E061", "Duplicate migration records",
+   "django_migrations records {count} migration(s) more than once: {migrations}.",
+   "Run python manage.py dbrepair: it deletes the later copies and keeps the earliest "
+   "record of each migration (nothing is migrated again).",
+   repair="remove_duplicate_records")
+W063 = _e("W063", "Database ahead of this release",
+   "The database has {count} migration(s) this release does not know: {migrations}.",
+   "Nothing to do during a rolling deploy (a newer release migrated it; this one still "
+   "serves). Otherwise deploy the release that has these migrations; never roll the "
+   "database back by hand.")
+E062 = _e("E062", "Database not ready",
+   "The database did not become ready within {timeout}s: {reason}.",
+   "Run python manage.py initdb (or wait for the release job that runs it), then check "
+   "again; python manage.py dbhealth says what is missing.")
+E063 = _e("E063", "Lock file or folder not writable",
+   "The initialisation lock file {path} cannot be created or opened: {reason}.",
+   "Make the database folder writable by the user running the server (chown/chmod), or "
+   "point DATABASE_URL at a folder it may write.")
+E064 = _e("E064", "Disk full",
+   "The database could not write during {during}: {reason}.",
+   "Free disk space on the database's volume (or grow it), then run python manage.py "
+   "initdb again; it carries on where it stopped.")
+E065 = _e("E065", "Database is read-only",
+   "The database refused a write during {during}: {reason}.",
+   "Point DATABASE_URL at the primary (not a read replica / hot standby), make the SQLite "
+   "file and its folder writable, or clear default_transaction_read_only for the role.")
+E066 = _e("E066", "Connection lost",
+   "The connection to {target} was lost during {during}: {reason}.",
+   "Check that the database server is running (it may have restarted or been shut down), "
+   "then run the command again; initdb carries on where it stopped.")
+E067 = _e("E067", "New database not reachable yet through a pooler",
+   "The database {name!r} was just created, but connecting to it through {target} failed for "
+   "{timeout}s: {reason}.",
+   "A pooler such as PgBouncer refuses logins to a database for server_login_retry (15 s by "
+   "default) after one failed because it did not exist yet: run initdb again (the database "
+   "is there now), raise DBINIT_CONNECT_TIMEOUT above server_login_retry (for example 30), "
+   "or create the database before the first connection through the pooler.")
+# --- destructive commands ---------------------------------------------
+E070 = _e("E070", "Refused in production",
+   "{command} is destructive and AISECRETARY_ENV=production; it needs --force.",
+   "Re-run with --force, after taking a backup, and type the database name when asked.")
+E071 = _e("E071", "Confirmation failed",
+   "{command} was not confirmed; nothing was changed.",
+   "Re-run and answer the prompt ({expected}), or pass --noinput in automation.")
+E072 = _e("E072", "Backup failed",
+   "The backup of {target} failed: {reason}; nothing was changed.",
+   "Make DBINIT_BACKUP_DIR writable and check free disk space, or pass --no-backup "
+   "if you have your own backup.")
+E073 = _e("E073", "Repair left problems",
+   "dbrepair could not fix everything: {remaining}.",
+   "Follow the manual steps listed for each remaining problem.")
+# --- start-up ---------------------------------------------------------
+C001 = _e("C001", "Start-up initialisation failed",
+   "The server did not start: {reason}",
+   "Fix the problem named above (its own id says how), then start the server again.")
+C002 = _e("C002", "Start-up check failed",
+   "The server did not start: DBINIT_STARTUP=check found {reason}",
+   "Run python manage.py initdb as a release step before starting the servers, or set "
+   "DBINIT_STARTUP=init.")
+# --- informational ----------------------------------------------------
+I001 = _e("I001", "Database reachable",
+   "Connected to {vendor} {version}; round trip {ms} ms.", "Nothing to do.")
+I002 = _e("I002", "Engine details", "{vendor}: {details}.", "Nothing to do.")
+I003 = _e("I003", "Migrations applied", "All {count} migrations applied; history consistent.", "Nothing to do.")
+I004 = _e("I004", "Schema matches the models", "{count} tables and all their columns present.", "Nothing to do.")
+I005 = _e("I005", "Seed data present", "System tenant, system roles and an active staff admin present.",
+   "Nothing to do.")
+I006 = _e("I006", "Configuration valid", "{environment} environment, {vendor} at {target}.", "Nothing to do.")
+I007 = _e("I007", "Last initialisation succeeded", "Last {trigger} run {when} on {host}: {outcome} in {ms} ms.",
+   "Nothing to do.")
+I008 = _e("I008", "Migration files unchanged",
+   "{count} applied migration file(s) unchanged since they were applied.", "Nothing to do.")
+I009 = _e("I009", "Models match migrations", "Models match the migrations.", "Nothing to do.")
+I010 = _e("I010", "Initialisation lock free", "Initialisation lock is free.", "Nothing to do.")
+I013 = _e("I013", "Ready", "The database is reachable, migrated for this release and seeded.", "Nothing to do.")
+I014 = _e("I014", "Start-up finished", "The start-up step finished in this process.", "Nothing to do.")
+I026 = _e("I026", "No migration checksums yet", "No checksums recorded yet.",
+   "Nothing to do: initdb and migrate record them as they apply migrations.")
+I027 = _e("I027", "Seed data not checked", "Seed data not checked: its tables are not there yet.",
+   "Run python manage.py initdb.")
+I028 = _e("I028", "Initialisation in progress", "Initialisation in progress ({holder}).",
+   "Nothing to do: another initdb or server start holds the lock.")
+
+# Every entry above, in the order written (the reference page follows it).
+CATALOGUE: dict[str, Entry] = {e.id: e for e in list(globals().values()) if isinstance(e, Entry)}
 
 _PLACEHOLDER = re.compile(r"\{(\w+)(![rs])?\}")
 
@@ -303,8 +326,8 @@ def _format(template: str, context: dict) -> str:
 class DbinitError(Exception):
     """A catalogued failure: raised deep, rendered once at the edge."""
 
-    def __init__(self, code: str, step: str | None = None, **context):
-        self.entry = get(code)
+    def __init__(self, code: str | Entry, step: str | None = None, **context):
+        self.entry = code if isinstance(code, Entry) else get(code)
         self.code = self.entry.id
         self.context = context
         self.step = step

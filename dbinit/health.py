@@ -2,9 +2,16 @@
 
 A check is a small function taking a :class:`HealthContext` and returning
 findings (catalogue id, message, hint, and the context a repair needs). The
-runner times each check and collects a :class:`HealthReport`. No check reads
-rows of user tables: existence tests use ``EXISTS``-style queries and the
+runner times each check and collects a :class:`HealthReport`. Checks ask the
+owners of each rule (``configuration.validate_configuration``,
+``seeding.SeedState``, ``history``, ``locking``) rather than re-deriving it, and
+take every text, problems and OK results alike, from the catalogue. No check
+reads rows of user tables: existence tests use ``EXISTS``-style queries and the
 schema comes from the catalogue, so the cost does not grow with the data.
+
+To add a check: write ``check_NAME(ctx) -> list[Finding]`` below, add it to
+:data:`CHECKS`, give its problems (and its OK result) catalogue entries, and
+test it against a real, damaged database.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import database as db
-from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
+from . import errors
+from .configuration import WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -41,13 +49,22 @@ class Finding:
     hint: str = ""
     duration_ms: float = 0.0
     context: dict = field(default_factory=dict)
-    fixable: bool = False
+    repair: str | None = None  # the dbrepair action that fixes it (from the catalogue)
 
     @classmethod
     def problem(cls, check, error: DbinitError, **context) -> Finding:
         """A finding for ``error``; ``context`` adds what a repair needs (lists, not text)."""
         return cls(check=check, id=error.code, status=error.level, message=error.message, hint=error.hint,
-                   context={**error.context, **context}, fixable=error.entry.fixable)
+                   context={**error.context, **context}, repair=error.entry.repair)
+
+    @classmethod
+    def result(cls, check, entry: errors.Entry, status="ok", **context) -> Finding:
+        """An OK or informational finding, its text taken from ``entry``."""
+        return cls(check=check, id=entry.id, status=status, message=entry.format(**context), context=context)
+
+    @property
+    def fixable(self) -> bool:
+        return self.repair is not None
 
     @property
     def level_number(self) -> int:
@@ -117,25 +134,14 @@ class HealthContext:
 
 # --- configuration checks (no database) ----------------------------------------------
 def check_configuration(ctx: HealthContext) -> list[Finding]:
-    name = "configuration"
-    found = []
-    engine = connections.settings[ctx.alias].get("ENGINE", "") if ctx.alias in connections.settings else ""
-    if ctx.alias not in settings.DATABASES:
-        return [Finding.problem(name, DbinitError("E008", alias=ctx.alias, aliases=", ".join(settings.DATABASES)))]
-    if engine not in SUPPORTED_ENGINES:
-        found.append(Finding.problem(name, DbinitError("E003", engine=engine)))
-    if settings.AISECRETARY_ENV == "production":
-        if not settings.SECRET_KEY or settings.SECRET_KEY.startswith("django-insecure"):
-            found.append(Finding.problem(name, DbinitError("E004", setting="SECRET_KEY")))
-        if settings.DEBUG:
-            found.append(Finding.problem(name, DbinitError("E007")))
-        if settings.DBINIT_ADMIN_PASSWORD == WELL_KNOWN_PASSWORD:
-            found.append(Finding.problem(name, DbinitError("E006")))
-    if not found:
-        desc = describe_database(connections.settings[ctx.alias], ctx.alias)
-        found.append(Finding(check=name, id="dbinit.I006", status="ok",
-                             message=f"{settings.AISECRETARY_ENV} environment, {desc.vendor} at {desc.target()}."))
-    return found
+    from .configuration import validate_configuration
+
+    problems = validate_configuration(ctx.alias)
+    if problems:
+        return [Finding.problem("configuration", error) for error in problems]
+    desc = describe_database(connections.settings[ctx.alias], ctx.alias)
+    return [Finding.result("configuration", errors.I006, environment=settings.AISECRETARY_ENV,
+                           vendor=desc.vendor, target=desc.target())]
 
 
 # --- database checks ------------------------------------------------------------------
@@ -148,7 +154,7 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
             try:
                 if not db.check_sqlite_file(path, step="health"):
                     # Connecting would create an empty file: a health check must not.
-                    return [Finding.problem(name, DbinitError("E009", name=str(path), vendor="sqlite"))]
+                    return [Finding.problem(name, DbinitError(errors.E009, name=str(path), vendor="sqlite"))]
             except DbinitError as exc:
                 return [Finding.problem(name, exc)]
     try:
@@ -156,13 +162,13 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
         db.check_server_version(ctx.connection, step="health")
     except DbinitError as exc:
         if db.is_missing_database(exc):
-            exc = DbinitError("E009", name=exc.context.get("name"))
+            exc = DbinitError(errors.E009, name=exc.context.get("name"))
         return [Finding.problem(name, exc)]
     ctx.reachable = True
-    found = [Finding(check=name, id="dbinit.I001", status="ok",
-                     message=f"Connected to {info.vendor} {info.version}; round trip {info.round_trip_ms:.1f} ms.")]
+    found = [Finding.result(name, errors.I001, vendor=info.vendor, version=info.version,
+                            ms=f"{info.round_trip_ms:.1f}")]
     if info.round_trip_ms > SLOW_ROUND_TRIP_MS:
-        found.append(Finding.problem(name, DbinitError("W051", ms=f"{info.round_trip_ms:.0f}")))
+        found.append(Finding.problem(name, DbinitError(errors.W051, ms=f"{info.round_trip_ms:.0f}")))
     return found
 
 
@@ -181,13 +187,13 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
                     cursor.execute("PRAGMA quick_check(5)")
                     result = "; ".join(r[0] for r in cursor.fetchall())
                     if result != "ok":
-                        found.append(Finding.problem(name, DbinitError("E050", path=str(path), reason=result)))
+                        found.append(Finding.problem(name, DbinitError(errors.E050, path=str(path), reason=result)))
                     else:
                         details.append("quick_check ok")
                 else:
                     details.append(f"quick_check skipped ({size // 1048576} MiB file)")
                 if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-                    found.append(Finding.problem(name, DbinitError("E051", path=str(path))))
+                    found.append(Finding.problem(name, DbinitError(errors.E051, path=str(path))))
                 else:
                     details.append("file writable")
         elif conn.vendor == "postgresql":
@@ -199,9 +205,8 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
             details.append(f"encoding {encoding}")
             details.append("role may create databases" if (createdb or superuser) else "role may not create databases")
             if encoding.upper() not in ("UTF8", "UTF-8"):
-                found.append(Finding.problem(name, DbinitError("W050", encoding=encoding)))
-    found.insert(0, Finding(check=name, id="dbinit.I002", status="info",
-                            message=f"{conn.vendor}: {', '.join(details)}."))
+                found.append(Finding.problem(name, DbinitError(errors.W050, encoding=encoding)))
+    found.insert(0, Finding.result(name, errors.I002, status="info", vendor=conn.vendor, details=", ".join(details)))
     return found
 
 
@@ -216,27 +221,26 @@ def check_migrations(ctx: HealthContext) -> list[Finding]:
     duplicates = duplicate_records(ctx.connection)
     if duplicates:
         described = [f"{key} ({copies} records)" for key, copies in duplicates.items()]
-        found.append(Finding.problem(name, DbinitError("E061", count=len(duplicates), migrations=_short(described)),
+        found.append(Finding.problem(name, DbinitError(errors.E061, count=len(duplicates), migrations=_short(described)),
                                      records=sorted(duplicates)))
     try:
         loader.check_consistent_history(ctx.connection)
     except InconsistentMigrationHistory as exc:
-        found.append(Finding.problem(name, DbinitError("E021", reason=str(exc).rstrip("."))))
+        found.append(Finding.problem(name, DbinitError(errors.E021, reason=str(exc).rstrip("."))))
     missing_on_disk = [label(k) for k in records_missing_on_disk(loader)]
     if missing_on_disk:
-        found.append(Finding.problem(name, DbinitError("W021", migrations=", ".join(missing_on_disk)),
+        found.append(Finding.problem(name, DbinitError(errors.W021, migrations=", ".join(missing_on_disk)),
                                      records=missing_on_disk))
     pending = [f"{m.app_label}.{m.name}" for m in ctx.pending]
     lost = lost_records(ctx.pending, ctx.columns()) if ctx.pending else []
     if lost:
-        found.append(Finding.problem(name, DbinitError("W024", count=len(lost), migrations=", ".join(lost)),
+        found.append(Finding.problem(name, DbinitError(errors.W024, count=len(lost), migrations=", ".join(lost)),
                                      records=lost))
     if pending:
-        found.append(Finding.problem(name, DbinitError("W020", count=len(pending), migrations=_short(pending)),
+        found.append(Finding.problem(name, DbinitError(errors.W020, count=len(pending), migrations=_short(pending)),
                                      pending=pending))
     if not found:
-        found.append(Finding(check=name, id="dbinit.I003", status="ok",
-                             message=f"All {len(loader.applied_migrations)} migrations applied; history consistent."))
+        found.append(Finding.result(name, errors.I003, count=len(loader.applied_migrations)))
     return found
 
 
@@ -256,8 +260,8 @@ def check_model_changes(ctx: HealthContext) -> list[Finding]:
     if changes:
         described = [f"{app}: " + ", ".join(op.describe() for m in ms for op in m.operations)
                      for app, ms in sorted(changes.items())]
-        return [Finding.problem(name, DbinitError("W022", changes="; ".join(described)))]
-    return [Finding(check=name, id="dbinit.I009", status="ok", message="Models match the migrations.")]
+        return [Finding.problem(name, DbinitError(errors.W022, changes="; ".join(described)))]
+    return [Finding.result(name, errors.I009)]
 
 
 def check_checksums(ctx: HealthContext) -> list[Finding]:
@@ -266,7 +270,7 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
 
     name = "checksums"
     if MigrationChecksum._meta.db_table not in ctx.columns():
-        return [Finding(check=name, id="dbinit.I008", status="info", message="No checksums recorded yet.")]
+        return [Finding.result(name, errors.I026, status="info")]
     changed = []
     rows = list(MigrationChecksum.objects.using(ctx.alias).values_list("app", "name", "checksum"))
     for app, mig, digest in rows:
@@ -277,9 +281,8 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
             changed.append(f"{app}.{mig}")
     if changed:
         changed.sort()
-        return [Finding.problem(name, DbinitError("W023", migrations=", ".join(changed)), migrations=changed)]
-    return [Finding(check=name, id="dbinit.I008", status="ok",
-                    message=f"{len(rows)} applied migration file(s) unchanged since they were applied.")]
+        return [Finding.problem(name, DbinitError(errors.W023, migrations=", ".join(changed)), migrations=changed)]
+    return [Finding.result(name, errors.I008, count=len(rows))]
 
 
 def check_schema(ctx: HealthContext) -> list[Finding]:
@@ -291,14 +294,13 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
     report = compare(ctx.connection, models, ctx.columns())
     found = []
     if report.missing_tables:
-        found.append(Finding.problem(name, DbinitError("E030", tables=", ".join(report.missing_tables)),
+        found.append(Finding.problem(name, DbinitError(errors.E030, tables=", ".join(report.missing_tables)),
                                      tables=report.missing_tables))
     if report.missing_columns:
-        found.append(Finding.problem(name, DbinitError("E031", columns=", ".join(report.missing_columns)),
+        found.append(Finding.problem(name, DbinitError(errors.E031, columns=", ".join(report.missing_columns)),
                                      columns=report.missing_columns))
     if not found:
-        found.append(Finding(check=name, id="dbinit.I004", status="ok",
-                             message=f"{report.tables_expected} tables and all their columns present."))
+        found.append(Finding.result(name, errors.I004, count=report.tables_expected))
     return found
 
 
@@ -308,56 +310,41 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     from accounts.models import Role
     from tenants.models import Tenant
 
-    from .seeding import missing_seed
+    from .seeding import SeedState, active_admin_exists
 
     name = "seed"
     User = get_user_model()
     tables = ctx.columns()
     if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
-        return [Finding(check=name, id="dbinit.I005", status="info",
-                        message="Seed data not checked: its tables are not there yet.")]
-    found = []
-    using = ctx.alias
-    missing = missing_seed(using)
-    if missing["tenant"]:
-        found.append(Finding.problem(name, DbinitError("E040")))
-    roles = missing["roles"]
-    if roles:
-        found.append(Finding.problem(name, DbinitError("E041", roles=", ".join(roles)), roles=roles))
-    # The configured admin by its unique email, else any admin through the partial index on
-    # superusers (accounts.0003): neither grows with the number of users.
-    admins = User.objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
-    if not (admins.with_email(settings.DBINIT_ADMIN_EMAIL).exists() or admins.exists()):
-        found.append(Finding.problem(name, DbinitError("W040")))
+        return [Finding.result(name, errors.I027, status="info")]
+    state = SeedState.read(ctx.alias)
+    found = [Finding.problem(name, error, roles=state.roles_missing) for error in state.problems()]
+    if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL):
+        found.append(Finding.problem(name, DbinitError(errors.W040)))
     elif settings.AISECRETARY_ENV == "production":
         from django.contrib.auth.hashers import check_password
 
-        admin = User.objects.using(using).with_email(settings.DBINIT_ADMIN_EMAIL).only("password").first()
+        admin = User.objects.using(ctx.alias).with_email(settings.DBINIT_ADMIN_EMAIL).only("password").first()
         # hashers.check_password (not User.check_password): no setter, so a check never rewrites the hash.
         if admin is not None and check_password(WELL_KNOWN_PASSWORD, admin.password):
-            found.append(Finding.problem(name, DbinitError("W041", email=settings.DBINIT_ADMIN_EMAIL)))
-    if not found:
-        found.append(Finding(check=name, id="dbinit.I005", status="ok",
-                             message="System tenant, system roles and an active staff admin present."))
-    return found
+            found.append(Finding.problem(name, DbinitError(errors.W041, email=settings.DBINIT_ADMIN_EMAIL)))
+    return found or [Finding.result(name, errors.I005)]
 
 
 def check_history(ctx: HealthContext) -> list[Finding]:
-    from .models import InitializationRun
+    from .history import last_run
 
     name = "history"
-    if InitializationRun._meta.db_table not in ctx.columns():
-        return [Finding.problem(name, DbinitError("W062"))]
-    last = InitializationRun.objects.using(ctx.alias).order_by("-id").first()
+    last = last_run(ctx.alias)
     if last is None:
-        return [Finding.problem(name, DbinitError("W062"))]
+        return [Finding.problem(name, DbinitError(errors.W062))]
     when = last.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     if last.outcome == "failed":
-        return [Finding.problem(name, DbinitError("W061", when=when, host=last.host,
+        return [Finding.problem(name, DbinitError(errors.W061, when=when, host=last.host,
                                                   outcome=f"failed ({last.error_code})"))]
     total = sum(s.get("duration_ms", 0) for s in last.steps)
-    return [Finding(check=name, id="dbinit.I007", status="ok",
-                    message=f"Last {last.trigger} run {when} on {last.host}: {last.outcome} in {total:.0f} ms.")]
+    return [Finding.result(name, errors.I007, trigger=last.trigger, when=when, host=last.host,
+                           outcome=last.outcome, ms=f"{total:.0f}")]
 
 
 def check_lock(ctx: HealthContext) -> list[Finding]:
@@ -366,13 +353,14 @@ def check_lock(ctx: HealthContext) -> list[Finding]:
     name = "lock"
     holder = current_holder(ctx.connection)
     if holder is None:
-        return [Finding(check=name, id="dbinit.I010", status="ok", message="Initialisation lock is free.")]
+        return [Finding.result(name, errors.I010)]
     if holder.expired:
         # Its holder died: the next initdb takes it over by itself; dbrepair may also delete it.
-        error = DbinitError("W060", holder=holder.describe(), idle=f"{-holder.expires_in:.0f}")
+        error = DbinitError(errors.W060, holder=holder.describe(), idle=f"{-holder.expires_in:.0f}")
         return [Finding.problem(name, error, holder=holder.as_dict())]
-    return [Finding(check=name, id="dbinit.I010", status="info",
-                    message=f"Initialisation in progress: {holder.describe()}.", context={"holder": holder.as_dict()})]
+    finding = Finding.result(name, errors.I028, status="info", holder=holder.describe())
+    finding.context["holder"] = holder.as_dict()
+    return [finding]
 
 
 # name -> (function, needs the database)
@@ -421,7 +409,7 @@ def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0)
         for f in findings:
             f.check = name
             f.duration_ms = elapsed / len(findings)
-        if name == "configuration" and any(f.level_number >= 40 and f.id == "dbinit.E008" for f in findings):
+        if name == "configuration" and any(f.level_number >= 40 and f.id == errors.E008.id for f in findings):
             config_failed = True
         report.findings += findings
     report.duration_ms = (time.perf_counter() - start) * 1000

@@ -3,34 +3,32 @@
 ``initialize()`` runs the steps in order (configuration, database, connect,
 lock, migrate, seed, verify), times each one, stops at the first failure and
 returns an :class:`InitializationResult`; it never prints. Commands and the
-start-up hook render the result.
+start-up hook render the result. What a run *would* do (``initdb --plan``) is
+:mod:`dbinit.planning`'s job; every step here runs in one mode.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, connections
 from django.db import Error as DriverError  # DatabaseError and InterfaceError ("connection already closed")
+from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
 from . import database as db
-from . import migrations_state, schema, seeding
-from .configuration import SUPPORTED_ENGINES, WELL_KNOWN_PASSWORD, describe_database
+from . import errors, history, migrations_state, schema, seeding
+from .configuration import describe_database, validate_configuration
 from .errors import DbinitError
 from .locking import initialization_lock
-from .results import FAILED, OK, PLANNED, SKIPPED, WARNING, InitializationResult, StepResult
+from .results import FAILED, OK, SKIPPED, WARNING, InitializationResult, StepResult
 
 logger = logging.getLogger("dbinit")
 
-HISTORY_KEPT = 500
 STEPS = ("configuration", "database", "connect", "lock", "migrate", "seed", "verify")
 
 
@@ -41,93 +39,108 @@ class _Unchanged:
 UNSET = _Unchanged()
 
 
-def initialize(database="default", *, seed=True, plan_only=False, on_event=None, trigger="initdb",
+def initialize(database="default", *, seed=True, on_event=None, trigger="initdb",
                admin_email=None, admin_password=UNSET, generate_password=True) -> InitializationResult:
     """Initialise ``database``; see :class:`Initializer`."""
     return Initializer(
-        database, seed=seed, plan_only=plan_only, on_event=on_event, trigger=trigger,
+        database, seed=seed, on_event=on_event, trigger=trigger,
         admin_email=admin_email, admin_password=admin_password, generate_password=generate_password,
     ).run()
 
 
+def new_result(alias, plan_only=False) -> InitializationResult:
+    """An empty result describing ``alias`` (masked), also for an alias that does not exist."""
+    try:
+        settings_dict = connections[alias].settings_dict
+    except ConnectionDoesNotExist:
+        settings_dict = {}
+    return InitializationResult(database=describe_database(settings_dict, alias),
+                                environment=settings.AISECRETARY_ENV, plan_only=plan_only)
+
+
+def run_step(result, name, function, *, alias, on_event) -> StepResult:
+    """Run one step: time it, turn a catalogued or database error into the step's error, log it."""
+    step = StepResult(name=name)
+    result.steps.append(step)
+    on_event("step_start", step)
+    start = time.perf_counter()
+    try:
+        function(step)
+    except DbinitError as exc:
+        exc.step = exc.step or name
+        step.error, step.status = exc, FAILED
+    except DriverError as exc:
+        step.error, _ = db.classify(exc, alias, name)
+        step.status = FAILED
+    step.duration_ms = (time.perf_counter() - start) * 1000
+    if step.status == OK and step.warnings:
+        step.status = WARNING
+    if step.error:
+        logger.error("Step %s failed: %s", name, step.error)
+    else:
+        logger.info("Step %s %s in %.0f ms%s", name, step.status, step.duration_ms,
+                    f": {step.summary}" if step.summary else "")
+    on_event("step_end", step)
+    return step
+
+
+def describe_configuration(step, result):
+    """The configuration step's summary: environment, engine and where (password masked)."""
+    desc = result.database
+    where = desc.name if desc.vendor == "sqlite" else (
+        f"{desc.user}{':' + desc.password if desc.password else ''}@{desc.target()}"
+    )
+    step.summary = f"{result.environment} · {desc.vendor} · {where}"
+    step.detail = {"environment": result.environment, **desc.as_dict()}
+
+
 class Initializer:
-    def __init__(self, database="default", *, seed=True, plan_only=False, on_event=None, trigger="initdb",
+    def __init__(self, database="default", *, seed=True, on_event=None, trigger="initdb",
                  admin_email=None, admin_password=UNSET, generate_password=True):
         self.alias = database
         self.seed = seed
-        self.plan_only = plan_only
         self.on_event = on_event or (lambda *args: None)
         self.trigger = trigger
         self.admin_email = admin_email or settings.DBINIT_ADMIN_EMAIL
         self.admin_password = settings.DBINIT_ADMIN_PASSWORD if admin_password is UNSET else admin_password
         self.generate_password = generate_password
         self.environment = settings.AISECRETARY_ENV
-        self.database_missing = False  # a missing PostgreSQL database / SQLite file (plan mode)
-        self.database_created = False  # this run created the PostgreSQL database
         self.connection_info = None  # from the database step, when it had to connect
+        self.database_created = False  # this run created the PostgreSQL database
+        self.lock_info = None  # while held: tells waiters and dbhealth which step the holder is in
         self.connected = False
         self.executor = None
         self.plan = None
         self.seed_state = None
         self.last_run_complete = None
-        self.lock_info = None  # while held: tells waiters and dbhealth which step the holder is in
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
         started = datetime.now(UTC)
         t0 = time.perf_counter()
-        try:
-            settings_dict = connections[self.alias].settings_dict
-        except ConnectionDoesNotExist:
-            settings_dict = {}
-        self.result = InitializationResult(
-            database=describe_database(settings_dict, self.alias),
-            environment=self.environment,
-            plan_only=self.plan_only,
-        )
+        self.result = new_result(self.alias)
+        steps = (("configuration", self.step_configuration), ("database", self.step_database),
+                 ("connect", self.step_connect), ("lock", self.step_lock), ("migrate", self.step_migrate),
+                 ("seed", self.step_seed), ("verify", self.step_verify))
         with ExitStack() as self.stack:
-            if settings_dict:
+            if self.alias in connections.settings:  # an unknown alias is the configuration step's E008
                 self.stack.enter_context(db.application_name(self.alias, self.trigger))
-            for name in STEPS:
-                step = self._run_step(name)
+            for name, function in steps:
+                if self.lock_info is not None:
+                    self.lock_info.set_step(f"{self.trigger}:{name}")
+                step = run_step(self.result, name, function, alias=self.alias, on_event=self.on_event)
                 if step.error:
                     break
             self.result.duration_ms = (time.perf_counter() - t0) * 1000
             error = self.result.error
             # Recorded while still holding the lock: a process that waited for it then sees a
             # finished run and has nothing left to do.
-            if not self.plan_only and self.connected and not (error and error.code in ("dbinit.E014", "dbinit.E010", "dbinit.E066")):
-                self._record_history(started)
+            if self.connected and not (error and error.code in (errors.E014.id, errors.E010.id, errors.E066.id)):
+                history.record_run(self.alias, self.result, started, self.trigger)
         summary = f"failed at {error.step} ({error.code})" if error else "ok"
         logger.info("%s on %s: %s in %.0f ms", self.trigger, self.result.database.target(), summary,
                     self.result.duration_ms)
         return self.result
-
-    def _run_step(self, name) -> StepResult:
-        step = StepResult(name=name)
-        self.result.steps.append(step)
-        self.on_event("step_start", step)
-        if self.lock_info is not None:
-            self.lock_info.set_step(f"{self.trigger}:{name}")
-        start = time.perf_counter()
-        try:
-            getattr(self, f"step_{name}")(step)
-        except DbinitError as exc:
-            exc.step = exc.step or name
-            step.error, step.status = exc, FAILED
-        except DriverError as exc:
-            step.error, _ = db.classify(exc, self.alias, name)
-            step.status = FAILED
-        step.duration_ms = (time.perf_counter() - start) * 1000
-        if step.status == OK and step.warnings:
-            step.status = WARNING
-        if step.error:
-            logger.error("Step %s failed: %s", name, step.error)
-        else:
-            logger.info("Step %s %s in %.0f ms%s", name, step.status, step.duration_ms,
-                        f": {step.summary}" if step.summary else "")
-        self.on_event("step_end", step)
-        return step
 
     @property
     def connection(self):
@@ -135,21 +148,10 @@ class Initializer:
 
     # --- steps --------------------------------------------------------------------------
     def step_configuration(self, step):
-        if self.alias not in settings.DATABASES:
-            raise DbinitError("E008", alias=self.alias, aliases=", ".join(settings.DATABASES))
-        desc = self.result.database
-        if desc.engine not in SUPPORTED_ENGINES:
-            raise DbinitError("E003", engine=desc.engine)
-        if self.environment == "production":
-            if settings.DEBUG:
-                raise DbinitError("E007")
-            if self.seed and self.admin_password == WELL_KNOWN_PASSWORD:
-                raise DbinitError("E006")
-        where = desc.name if desc.vendor == "sqlite" else (
-            f"{desc.user}{':' + desc.password if desc.password else ''}@{desc.target()}"
-        )
-        step.summary = f"{self.environment} · {desc.vendor} · {where}"
-        step.detail = {"environment": self.environment, **desc.as_dict()}
+        problems = validate_configuration(self.alias, admin_password=self.admin_password, seed=self.seed)
+        if problems:
+            raise problems[0]
+        describe_configuration(step, self.result)
 
     def step_database(self, step):
         if self.connection.vendor == "sqlite":
@@ -160,10 +162,6 @@ class Initializer:
             exists = db.check_sqlite_file(path)
             if exists:
                 step.skipped, step.summary = 1, f"{path} exists"
-                return
-            self.database_missing = True
-            if self.plan_only:
-                step.status, step.summary = PLANNED, f"would create {path}"
                 return
             folder_created = db.ensure_sqlite_folder(path)
             step.created = 1
@@ -176,10 +174,6 @@ class Initializer:
         except DbinitError as exc:
             if not db.is_missing_database(exc):
                 raise
-            self.database_missing = True
-            if self.plan_only:
-                step.status, step.summary = PLANNED, f"would create database {self.result.database.name!r}"
-                return
             created = db.create_postgres_database(self.alias)
             self.database_created = created
             step.created = int(created)
@@ -187,15 +181,12 @@ class Initializer:
                             else f"database {self.result.database.name!r} created by another process")
 
     def step_connect(self, step):
-        if self.plan_only and self.database_missing:
-            step.status, step.summary = SKIPPED, "database does not exist yet"
-            return
         try:
             info = self.connection_info or db.connect(self.alias)
         except DbinitError as exc:
-            if self.database_created and exc.code == "dbinit.E010":
+            if self.database_created and exc.code == errors.E010.id:
                 # The login that found the database missing makes a pooler wait before the next one.
-                raise DbinitError("E067", name=self.result.database.name, target=exc.context["target"],
+                raise DbinitError(errors.E067, name=self.result.database.name, target=exc.context["target"],
                                   timeout=exc.context["timeout"], reason=exc.context["reason"]) from None
             raise
         self.connected = True
@@ -205,13 +196,10 @@ class Initializer:
                        "round_trip_ms": round(info.round_trip_ms, 2)}
 
     def step_lock(self, step):
-        if self.plan_only:
-            step.status, step.summary = SKIPPED, "plan only"
-            return
         self.executor = MigrationExecutor(self.connection)
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
-        if not self.plan and not self._seed_needed() and self._last_run_complete():
+        if not self.plan and not self._seed_state().needs_seeding(self.seed) and self._last_run_complete():
             # Double-checked locking: an initialised database costs no lock, so many workers
             # starting at once do not queue behind each other for nothing.
             step.status, step.summary = SKIPPED, "nothing to do"
@@ -229,18 +217,6 @@ class Initializer:
         self.last_run_complete = None
 
     def step_migrate(self, step):
-        if self.plan_only:
-            if self.database_missing:
-                pending = migrations_state.offline_plan()
-            else:
-                executor = MigrationExecutor(self.connection)
-                migrations_state.check_history(executor)
-                pending = [migrations_state.label((m.app_label, m.name))
-                           for m in migrations_state.pending_migrations(executor)]
-            step.status = PLANNED
-            step.detail = {"pending": pending}
-            step.summary = f"would apply {len(pending)} migration(s)"
-            return
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:
             step.skipped, step.summary = applied_before, f"no migrations to apply ({applied_before} applied)"
@@ -260,19 +236,7 @@ class Initializer:
         if not self.seed:
             step.status, step.summary = SKIPPED, "--no-seed"
             return
-        if self.plan_only:
-            step.status = PLANNED
-            if self.database_missing:
-                step.summary = f"would create the admin {self.admin_email}"
-            else:
-                try:
-                    state = self._seed_state()
-                except DatabaseError:  # tables not migrated yet: everything would be seeded
-                    state = {"tenant": True, "roles": True, "admin": True}
-                todo = [k for k, missing in state.items() if missing]
-                step.summary = f"would seed: {', '.join(todo)}" if todo else "nothing to seed"
-            return
-        if not self._seed_needed():
+        if not self._seed_state().needs_seeding(self.seed):
             state_items = ["tenant:system", "roles", f"admin:{self.admin_email}"]
             step.skipped, step.summary = len(state_items), "nothing to seed (all present)"
             step.detail = {"created": [], "skipped": state_items}
@@ -290,68 +254,32 @@ class Initializer:
         self.seed_state = None
 
     def step_verify(self, step):
-        if self.plan_only:
-            step.status, step.summary = SKIPPED, "plan only"
-            return
         report = schema.verify(self.connection)
         if report.missing_tables:
-            raise DbinitError("E030", tables=", ".join(report.missing_tables))
+            raise DbinitError(errors.E030, tables=", ".join(report.missing_tables))
         if report.missing_columns:
-            raise DbinitError("E031", columns=", ".join(report.missing_columns))
+            raise DbinitError(errors.E031, columns=", ".join(report.missing_columns))
         state = self._seed_state()
-        if state["tenant"]:
-            raise DbinitError("E040")
-        if state["roles"]:
-            raise DbinitError("E041", roles=", ".join(state["roles"]))
-        if state["admin"]:
+        problems = state.problems()
+        if problems:
+            raise problems[0]
+        if state.admin_missing:
             if self.seed:
-                raise DbinitError("E042", what=f"the admin user {self.admin_email}",
+                raise DbinitError(errors.E042, what=f"the admin user {self.admin_email}",
                                   reason="it is missing after the seed step")
-            step.warnings.append(DbinitError("W040"))
+            step.warnings.append(DbinitError(errors.W040))
         step.summary = f"{report.tables_expected} tables and their columns present; seed rows present"
         step.detail = {"tables": report.tables_expected}
 
     # --- helpers ------------------------------------------------------------------------
-    def _seed_state(self) -> dict:
+    def _seed_state(self) -> seeding.SeedState:
         """What seed data is missing (cached until a step changes it)."""
         if self.seed_state is None:
-            self.seed_state = seeding.missing_seed(self.alias, self.admin_email)
+            self.seed_state = seeding.SeedState.read(self.alias, self.admin_email)
         return self.seed_state
 
     def _last_run_complete(self) -> bool:
         """Whether the last recorded initialisation of this database finished."""
         if self.last_run_complete is None:
-            from .models import InitializationRun
-
-            try:
-                outcome = (InitializationRun.objects.using(self.alias).order_by("-id")
-                           .values_list("outcome", flat=True).first())
-            except DatabaseError:  # no history table yet
-                outcome = None
-            self.last_run_complete = outcome in (OK, WARNING)
+            self.last_run_complete = history.last_run_complete(self.alias)
         return self.last_run_complete
-
-    def _seed_needed(self) -> bool:
-        state = self._seed_state()
-        return bool(state["tenant"] or state["roles"] or (self.seed and state["admin"]))
-
-    def _record_history(self, started):
-        from .models import InitializationRun
-
-        error = self.result.error
-        try:
-            run = InitializationRun.objects.using(self.alias).create(
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                host=socket.gethostname()[:255],
-                pid=os.getpid(),
-                trigger=self.trigger,
-                outcome=FAILED if error else self.result.status,
-                error_code=error.code if error else "",
-                steps=[{"name": s.name, "status": s.status, "duration_ms": round(s.duration_ms, 1),
-                        **({"error": s.error.code} if s.error else {})} for s in self.result.steps],
-            )
-            # Every worker start adds a run: keep the newest HISTORY_KEPT (a primary-key range delete).
-            InitializationRun.objects.using(self.alias).filter(id__lte=run.id - HISTORY_KEPT).delete()
-        except DriverError as exc:  # e.g. the dbinit table is not there yet; never fail the run for it
-            logger.debug("Initialisation run not recorded: %s", exc)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import errors
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -245,6 +246,8 @@ def release_expired_lease(connection) -> Holder | None:
 
 @contextmanager
 def _lease_lock(connection, deadline, timeout, step, purpose):
+    from django.db import Error
+
     from .configuration import describe_database
 
     info = LockInfo(kind="lease")
@@ -260,7 +263,7 @@ def _lease_lock(connection, deadline, timeout, step, purpose):
         if time.monotonic() + delay > deadline:
             target = describe_database(connection.settings_dict, connection.alias).target()
             held_by = f" by {holder.describe()}" if holder else ""
-            raise DbinitError("E060", step=step, target=target + held_by, timeout=f"{timeout:g}")
+            raise DbinitError(errors.E060, step=step, target=target + held_by, timeout=f"{timeout:g}")
         if holder is not None and holder.expired:
             continue  # take it over now
         # Give the server connection back while waiting: behind a session-mode pooler with a
@@ -278,7 +281,7 @@ def _lease_lock(connection, deadline, timeout, step, purpose):
         try:
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = %s AND token = %s", [LEASE_NAME, token])
-        except Exception:  # the connection died: the lease expires by itself within DBINIT_LOCK_LEASE
+        except Error:  # the connection died (InterfaceError too): the lease expires by itself within DBINIT_LOCK_LEASE
             logger.warning("Initialisation lease not released; it expires within %gs", _lease_seconds())
 
 
@@ -308,7 +311,7 @@ def _file_lock(connection, deadline, timeout, step, purpose):
                 if time.monotonic() + delay > deadline:
                     holder = file_lock_holder(path)
                     held_by = f" by {holder.describe()}" if holder else ""
-                    raise DbinitError("E060", step=step, target=f"{path}{held_by}", timeout=f"{timeout:g}") from None
+                    raise DbinitError(errors.E060, step=step, target=f"{path}{held_by}", timeout=f"{timeout:g}") from None
                 time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
                 delay = min(delay * 1.5, 0.1)
         os.ftruncate(fd, 0)
@@ -328,10 +331,10 @@ def _lock_file_error(exc: OSError, path: Path, step) -> DbinitError:
 
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
-        return DbinitError("E064", step=step, during="creating the lock file", reason=reason)
+        return DbinitError(errors.E064, step=step, during="creating the lock file", reason=reason)
     if exc.errno == errno.EROFS:
-        return DbinitError("E065", step=step, during="creating the lock file", reason=f"{path}: {reason}")
-    return DbinitError("E063", step=step, path=str(path), reason=reason)
+        return DbinitError(errors.E065, step=step, during="creating the lock file", reason=f"{path}: {reason}")
+    return DbinitError(errors.E063, step=step, path=str(path), reason=reason)
 
 
 def file_lock_holder(path: Path) -> Holder | None:

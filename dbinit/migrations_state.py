@@ -22,6 +22,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.models import Q
 from django.db.transaction import TransactionManagementError
 
+from . import errors
+from .django_private import applied_project_state, discard_broken_transaction
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
@@ -92,11 +94,11 @@ def check_history(executor, step="migrate"):
     try:
         executor.loader.check_consistent_history(executor.connection)
     except InconsistentMigrationHistory as exc:
-        raise DbinitError("E021", step=step, reason=str(exc).rstrip(".")) from None
+        raise DbinitError(errors.E021, step=step, reason=str(exc).rstrip(".")) from None
     conflicts = executor.loader.detect_conflicts()
     if conflicts:
         names = "; ".join(f"{', '.join(sorted(n))} in {app}" for app, n in sorted(conflicts.items()))
-        raise DbinitError("E021", step=step, reason=f"conflicting leaf migrations ({names}); "
+        raise DbinitError(errors.E021, step=step, reason=f"conflicting leaf migrations ({names}); "
                           "run python manage.py makemigrations --merge")
 
 
@@ -139,12 +141,12 @@ def apply(executor, plan, *, on_event=None, step="migrate") -> ApplyReport:
         ensure_unique_history(connection)
     targets = executor.loader.graph.leaf_nodes()
     quiet = StringIO()
-    pre_state = executor._create_project_state(with_applied_migrations=True)
+    pre_state = applied_project_state(executor)
     emit_pre_migrate_signal(0, False, connection.alias, stdout=quiet, apps=pre_state.apps, plan=plan)
     try:
         post_state = executor.migrate(targets, plan=plan, state=pre_state.clone())
     except Exception as exc:  # DatabaseError, or a migration's own Python (RunPython): same report
-        _discard_broken_transaction(connection)
+        discard_broken_transaction(connection)
         record_checksums(connection, report.applied)
         raise _migration_error(exc, connection, current["key"], step) from None
     post_state.clear_delayed_apps_cache()
@@ -172,8 +174,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _migration_error(exc, connection, key, step) -> DbinitError:
-    from .configuration import scrub
-    from .database import ENVIRONMENT_ERRORS, classify
+    from .database import ENVIRONMENT_ERRORS, classify, error_text
 
     cause = _root_cause(exc)
     if isinstance(cause, DatabaseError):
@@ -183,24 +184,8 @@ def _migration_error(exc, connection, key, step) -> DbinitError:
             return error
         reason = error.context["reason"]
     else:
-        reason = scrub(f"{type(cause).__name__}: {cause}".strip().splitlines()[0])
-    return DbinitError("E020", step=step, migration=key or "?", reason=reason)
-
-
-def _discard_broken_transaction(connection):
-    """Roll back what the failed migration left open, so the connection is usable again.
-
-    The executor runs each migration in an atomic block; when the SQLite schema editor
-    raises from its own ``__exit__`` the block is never closed. Closing the connection
-    discards the uncommitted transaction (the migration's changes) in every case.
-    """
-    if connection.in_atomic_block:
-        connection.needs_rollback = False
-        connection.in_atomic_block = False
-        connection.savepoint_ids = []
-        connection.atomic_blocks = []
-        connection.commit_on_exit = True
-    connection.close()
+        reason = error_text(cause, with_type=True)
+    return DbinitError(errors.E020, step=step, migration=key or "?", reason=reason)
 
 
 # --- checksums ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, connections
 
 from . import database as db
+from . import errors
 from .errors import DbinitError
 
 CHECKS = ("database", "migrations", "seed")
@@ -94,7 +95,7 @@ def check(alias="default", connect_timeout: float = 0.0) -> Readiness:
     """Whether ``alias`` is ready for this release; never raises for a database problem."""
     from django.db.migrations.recorder import MigrationRecorder
 
-    from .seeding import missing_seed
+    from .seeding import SeedState
 
     start = time.perf_counter()
     result = Readiness()
@@ -103,7 +104,7 @@ def check(alias="default", connect_timeout: float = 0.0) -> Readiness:
         path = db.sqlite_path(connections[alias].settings_dict) if connections[alias].vendor == "sqlite" else None
         if path is not None and not db.check_sqlite_file(path, step="readiness"):
             # Connecting would create an empty file: a probe must not.
-            raise DbinitError("E009", name=str(path))
+            raise DbinitError(errors.E009, name=str(path))
         db.connect(alias, timeout=connect_timeout, step="readiness")
         result.add("database")
         check_name = "migrations"
@@ -113,23 +114,18 @@ def check(alias="default", connect_timeout: float = 0.0) -> Readiness:
         missing, ahead = migration_state(applied)
         problems = []
         if missing:
-            problems.append((DbinitError("W020", count=len(missing), migrations=_short(missing)), True))
+            problems.append((DbinitError(errors.W020, count=len(missing), migrations=_short(missing)), True))
         if ahead:
-            problems.append((DbinitError("W063", count=len(ahead), migrations=_short(ahead)), False))
+            problems.append((DbinitError(errors.W063, count=len(ahead), migrations=_short(ahead)), False))
         result.add("migrations", *problems)
         if missing:
             return result
         check_name = "seed"
-        seed = missing_seed(alias)
-        problems = []
-        if seed["tenant"]:
-            problems.append((DbinitError("E040"), True))
-        if seed["roles"]:
-            problems.append((DbinitError("E041", roles=", ".join(seed["roles"])), True))
-        result.add("seed", *problems)
+        # The reference rows (system tenant, roles), owned by SeedState; the admin is dbhealth's W040.
+        result.add("seed", *[(error, True) for error in SeedState.read(alias).problems()])
     except DbinitError as exc:
         if db.is_missing_database(exc):
-            exc = DbinitError("E009", name=exc.context.get("name"))
+            exc = DbinitError(errors.E009, name=exc.context.get("name"))
         result.add(check_name, (exc, True))
     except DatabaseError as exc:  # e.g. no django_migrations table yet: nothing is migrated
         error, _ = db.classify(exc, alias, f"readiness check {check_name}")

@@ -3,30 +3,72 @@
 Rules every action follows: never drop or truncate a table holding data,
 never delete a user row, never re-run a migration over live data. SQLite is
 backed up (online backup API) before the first change; PostgreSQL changes
-run in one transaction (transactional DDL), so a failed repair changes
-nothing. What cannot be fixed safely is left alone and reported with its
-manual steps.
+run in one transaction per phase (transactional DDL), so a failed repair
+changes nothing. What cannot be fixed safely is left alone and reported with
+its manual steps.
+
+The catalogue is the registry: an entry that dbrepair can fix names its
+action (``errors.E030.repair == "recreate_tables"``), and each action below
+registers itself under that name with :func:`action`. To add a repair: name
+it in the catalogue entry, write the action here, test it on a damaged
+database. ``tests/test_catalogue.py`` fails when the two lists disagree.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
-from . import backup, health, seeding
+from . import backup, errors, health, seeding
+from .database import error_text
 from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
 
 # Findings no repair may touch: the file must be restored by a person.
-UNTOUCHABLE = {"dbinit.E015", "dbinit.E050", "dbinit.E051"}
-# Order matters: records first (so the state is right), then schema, then migrations, then rows.
-ORDER = ["remove_duplicate_records", "prune_records", "record_lost_migrations", "recreate_tables", "recreate_columns",
-         "apply_migrations", "reseed", "release_lock"]
+UNTOUCHABLE = {errors.E015.id, errors.E050.id, errors.E051.id}
+
+# Phases, in order: records and schema (one transaction on PostgreSQL), then pending migrations
+# (each in its own transaction, as migrate does), then rows and locks (one transaction).
+SCHEMA, MIGRATIONS, ROWS = "schema", "migrations", "rows"
+
+
+@dataclass(frozen=True)
+class RepairAction:
+    """A registered repair: the function that carries it out and how it is planned."""
+
+    kind: str
+    function: Callable[[RepairContext], str]
+    order: int  # within the plan: records first (so the state is right), then schema, migrations, rows
+    phase: str
+    describe: Callable[[list], str]  # the plan line, from the findings it fixes
+    option: str | None = None  # a dbrepair option that must be given for it to be planned ("prune")
+
+
+ACTIONS: dict[str, RepairAction] = {}
+
+
+def action(kind, *, order, phase, describe, option=None):
+    """Register the decorated function as the repair ``kind`` (the name catalogue entries use)."""
+
+    def register(function):
+        ACTIONS[kind] = RepairAction(kind, function, order, phase, describe, option)
+        return function
+
+    return register
+
+
+@dataclass
+class RepairContext:
+    """What an action works on: the connection, and the result it may add to (a generated password)."""
+
+    connection: object
+    result: RepairResult
 
 
 @dataclass
@@ -81,43 +123,22 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
     """Actions for the fixable findings, the findings left to a person, and a refusal if any."""
     for f in report.findings:
         if f.id in UNTOUCHABLE:
-            return [], [f], DbinitError(f.id.split(".")[1], **f.context)
-    actions: dict[str, Action] = {}
+            return [], [f], DbinitError(f.id, **f.context)
+    options = {"prune": prune}
+    fixes: dict[str, list[health.Finding]] = {}
     manual = []
-
-    def add(kind, finding, description):
-        """One action per kind; it lists every finding it fixes."""
-        action = actions.setdefault(kind, Action(kind, finding.id, description))
-        fixes = set(action.finding.split(", ")) | {finding.id}
-        action.finding = ", ".join(sorted(fixes))
-
     for f in report.problems("warning"):
-        if f.id == "dbinit.W021" and prune:
-            add("prune_records", f, f"remove records of migrations missing on disk: {', '.join(f.context['records'])}")
-        elif f.id in ("dbinit.W024", "dbinit.E021"):
-            # Inconsistent history is usually lost records too: the strict verification decides.
-            add("record_lost_migrations", f, "verify each table and column against the migration state, then "
-                "record the matching migrations as applied (none is run)")
-        elif f.id == "dbinit.E030":
-            add("recreate_tables", f, f"recreate from the migration state: {', '.join(f.context['tables'])}")
-        elif f.id == "dbinit.E031":
-            add("recreate_columns", f, f"add back from the migration state: {', '.join(f.context['columns'])}")
-        elif f.id == "dbinit.W020":
-            add("apply_migrations", f, f"apply {len(f.context['pending'])} pending migration(s)")
-        elif f.id in ("dbinit.E040", "dbinit.E041", "dbinit.W040"):
-            add("reseed", f, "re-seed missing rows with initdb's seeding")
-        elif f.id == "dbinit.E061":
-            add("remove_duplicate_records", f, "delete the later copies of migration records, keeping the earliest "
-                f"of each: {', '.join(f.context['records'])}")
-        elif f.id == "dbinit.W060":
-            add("release_lock", f, f"release the expired lease of {f.context['holder']['step']} on "
-                f"{f.context['holder']['host']} (pid {f.context['holder']['pid']})")
-        else:
+        spec = ACTIONS.get(f.repair) if f.repair else None
+        if spec is None or (spec.option and not options[spec.option]):
             manual.append(f)
-    # Lost records and pending migrations are two views of one problem: recording comes first,
-    # and whatever is still pending afterwards is applied.
-    ordered = [actions[k] for k in ORDER if k in actions]
-    return ordered, manual, None
+        else:
+            fixes.setdefault(spec.kind, []).append(f)
+    # One action per kind, listing every finding it fixes. Lost records and pending migrations
+    # are two views of one problem: recording comes first, and whatever is still pending
+    # afterwards is applied.
+    actions = [Action(kind, ", ".join(sorted({f.id for f in fixes[kind]})), ACTIONS[kind].describe(fixes[kind]))
+               for kind in sorted(fixes, key=lambda k: ACTIONS[k].order)]
+    return actions, manual, None
 
 
 def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> RepairResult:
@@ -128,135 +149,157 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> Repa
     if refused or dry_run or not actions:
         return result
     if confirm is not None and not confirm(result):
-        raise DbinitError("E071", command="dbrepair", expected="y")
+        raise DbinitError(errors.E071, command="dbrepair", expected="y")
     connection = connections[alias]
     if connection.vendor == "sqlite":
         result.backup = backup.backup_sqlite(connection, "repair")
-    Repairer(connection, result).run()
+    carry_out(RepairContext(connection, result))
     result.after = health.run(alias)
     # Manual findings are what is still there after the repair.
     _, result.manual, _ = plan(result.after, prune=prune)
     return result
 
 
-class Repairer:
-    def __init__(self, connection, result: RepairResult):
-        self.connection = connection
-        self.result = result
+def carry_out(ctx: RepairContext):
+    """Run the planned actions phase by phase; on PostgreSQL a phase other than migrations is one transaction."""
+    for phase in (SCHEMA, MIGRATIONS, ROWS):
+        actions = [a for a in ctx.result.actions if ACTIONS[a.kind].phase == phase]
+        if not actions:
+            continue
+        if ctx.connection.vendor == "postgresql" and phase != MIGRATIONS:
+            _atomic(ctx, actions)
+        else:
+            for planned in actions:
+                _do(ctx, planned)
 
-    # Records and schema first, then pending migrations (each in its own transaction, as
-    # migrate does), then rows: each phase is one transaction on PostgreSQL.
-    PHASES = (("remove_duplicate_records", "prune_records", "record_lost_migrations", "recreate_tables", "recreate_columns"),
-              ("apply_migrations",), ("reseed", "release_lock"))
 
-    def run(self):
-        for kinds in self.PHASES:
-            actions = [a for a in self.result.actions if a.kind in kinds]
-            if not actions:
-                continue
-            if self.connection.vendor == "postgresql" and kinds != ("apply_migrations",):
-                self._atomic(actions)
-            else:
-                for action in actions:
-                    self._do(action)
+def _atomic(ctx, actions):
+    try:
+        with transaction.atomic(using=ctx.connection.alias):
+            for planned in actions:
+                _do(ctx, planned, raise_errors=True)
+    except (DatabaseError, DbinitError) as exc:
+        for planned in actions:
+            if planned.status == "done":
+                planned.status, planned.outcome = "failed", f"rolled back with the rest of its phase: {exc}"
 
-    def _atomic(self, actions):
-        try:
-            with transaction.atomic(using=self.connection.alias):
-                for action in actions:
-                    self._do(action, raise_errors=True)
-        except (DatabaseError, DbinitError) as exc:
-            for action in actions:
-                if action.status == "done":
-                    action.status, action.outcome = "failed", f"rolled back with the rest of its phase: {exc}"
 
-    def _do(self, action, raise_errors=False):
-        try:
-            action.outcome = getattr(self, action.kind)() or "done"
-            action.status = "done"
-            logger.info("Repair %s: %s", action.kind, action.outcome)
-        except (DatabaseError, DbinitError) as exc:
-            from .configuration import scrub
+def _do(ctx, planned, raise_errors=False):
+    try:
+        planned.outcome = ACTIONS[planned.kind].function(ctx) or "done"
+        planned.status = "done"
+        logger.info("Repair %s: %s", planned.kind, planned.outcome)
+    except (DatabaseError, DbinitError) as exc:
+        planned.status, planned.outcome = "failed", error_text(exc)
+        logger.warning("Repair %s failed: %s", planned.kind, planned.outcome)
+        if raise_errors:
+            raise
 
-            action.status, action.outcome = "failed", scrub(str(exc).strip().splitlines()[0])
-            logger.warning("Repair %s failed: %s", action.kind, action.outcome)
-            if raise_errors:
-                raise
 
-    # --- the actions -----------------------------------------------------------------
-    def _executor(self):
-        from django.db.migrations.executor import MigrationExecutor
+def _context_list(findings, key) -> list:
+    return [item for f in findings for item in f.context.get(key, [])]
 
-        return MigrationExecutor(self.connection)
 
-    # --- deployment topologies (issue 12): duplicated history ------------------------
-    def remove_duplicate_records(self):
-        from .migrations_state import remove_duplicate_records
+# --- the actions ---------------------------------------------------------------------
+def _executor(connection):
+    from django.db.migrations.executor import MigrationExecutor
 
-        removed = remove_duplicate_records(self.connection)
-        return f"kept the earliest record of {', '.join(removed)}" if removed else "no duplicates left"
+    return MigrationExecutor(connection)
 
-    def prune_records(self):
-        from django.db.migrations.recorder import MigrationRecorder
 
-        from .migrations_state import records_missing_on_disk
+@action("prune_records", order=10, phase=SCHEMA, option="prune",
+        describe=lambda fs: f"remove records of migrations missing on disk: {', '.join(_context_list(fs, 'records'))}")
+def prune_records(ctx: RepairContext) -> str:
+    from django.db.migrations.recorder import MigrationRecorder
 
-        gone = records_missing_on_disk(self._executor().loader)
-        recorder = MigrationRecorder(self.connection)
-        for app, name in gone:
-            recorder.record_unapplied(app, name)
-        return f"removed {len(gone)} record(s): " + ", ".join(f"{a}.{n}" for a, n in gone)
+    from .migrations_state import records_missing_on_disk
 
-    def record_lost_migrations(self):
-        from .schema_repair import record_verified_migrations
+    gone = records_missing_on_disk(_executor(ctx.connection).loader)
+    recorder = MigrationRecorder(ctx.connection)
+    for app, name in gone:
+        recorder.record_unapplied(app, name)
+    return f"removed {len(gone)} record(s): " + ", ".join(f"{a}.{n}" for a, n in gone)
 
-        recorded, refused = record_verified_migrations(self.connection)
-        text = f"recorded {len(recorded)}: {', '.join(recorded)}" if recorded else "recorded none"
-        if refused:
-            text += f"; not recorded (schema does not match): {', '.join(refused)}"
-        return text
 
-    def recreate_tables(self):
-        from .schema_repair import recreate_missing_tables
+@action("record_lost_migrations", order=20, phase=SCHEMA,
+        # Inconsistent history is usually lost records too: the strict verification decides.
+        describe=lambda fs: "verify each table and column against the migration state, then record the "
+        "matching migrations as applied (none is run)")
+def record_lost_migrations(ctx: RepairContext) -> str:
+    from .schema_repair import record_verified_migrations
 
-        created = recreate_missing_tables(self.connection)
-        return f"created {', '.join(created)}" if created else "nothing was missing"
+    recorded, refused = record_verified_migrations(ctx.connection)
+    text = f"recorded {len(recorded)}: {', '.join(recorded)}" if recorded else "recorded none"
+    if refused:
+        text += f"; not recorded (schema does not match): {', '.join(refused)}"
+    return text
 
-    def recreate_columns(self):
-        from .schema_repair import recreate_missing_columns
 
-        added = recreate_missing_columns(self.connection)
-        return f"added {', '.join(added)}" if added else "nothing was missing"
+@action("recreate_tables", order=30, phase=SCHEMA,
+        describe=lambda fs: f"recreate from the migration state: {', '.join(_context_list(fs, 'tables'))}")
+def recreate_tables(ctx: RepairContext) -> str:
+    from .schema_repair import recreate_missing_tables
 
-    def apply_migrations(self):
-        from .migrations_state import apply, check_history, forward_plan, lost_records
-        from .schema import columns_by_table
+    created = recreate_missing_tables(ctx.connection)
+    return f"created {', '.join(created)}" if created else "nothing was missing"
 
-        executor = self._executor()
-        # Never run a migration over tables that are already there, nor on a broken history.
-        check_history(executor, step="repair")
-        pending = forward_plan(executor)
-        if not pending:
-            return "nothing pending"
-        lost = lost_records([m for m, _ in pending], columns_by_table(self.connection))
-        if lost:
-            raise DbinitError("W024", count=len(lost), migrations=", ".join(lost))
-        report = apply(executor, pending, step="repair")
-        return f"applied {len(report.applied)}: {', '.join(report.applied)}"
 
-    def reseed(self):
-        report = seeding.seed(
-            self.connection.alias, admin_email=settings.DBINIT_ADMIN_EMAIL,
-            admin_password=settings.DBINIT_ADMIN_PASSWORD, environment=settings.AISECRETARY_ENV,
-        )
-        if report.generated_password:
-            self.result.generated_password = report.generated_password
-        return f"created {', '.join(report.created)}" if report.created else "nothing was missing"
+@action("recreate_columns", order=40, phase=SCHEMA,
+        describe=lambda fs: f"add back from the migration state: {', '.join(_context_list(fs, 'columns'))}")
+def recreate_columns(ctx: RepairContext) -> str:
+    from .schema_repair import recreate_missing_columns
 
-    def release_lock(self):
-        from .locking import release_expired_lease
+    added = recreate_missing_columns(ctx.connection)
+    return f"added {', '.join(added)}" if added else "nothing was missing"
 
-        holder = release_expired_lease(self.connection)
-        if holder is None:
-            return "the lock was free or is held by a live process (left alone)"
-        return f"released the expired lease of {holder.describe()}"
+
+@action("apply_migrations", order=50, phase=MIGRATIONS,
+        describe=lambda fs: f"apply {len(_context_list(fs, 'pending'))} pending migration(s)")
+def apply_migrations(ctx: RepairContext) -> str:
+    from .migrations_state import apply, check_history, forward_plan, lost_records
+    from .schema import columns_by_table
+
+    executor = _executor(ctx.connection)
+    # Never run a migration over tables that are already there, nor on a broken history.
+    check_history(executor, step="repair")
+    pending = forward_plan(executor)
+    if not pending:
+        return "nothing pending"
+    lost = lost_records([m for m, _ in pending], columns_by_table(ctx.connection))
+    if lost:
+        raise DbinitError(errors.W024, count=len(lost), migrations=", ".join(lost))
+    report = apply(executor, pending, step="repair")
+    return f"applied {len(report.applied)}: {', '.join(report.applied)}"
+
+
+@action("reseed", order=60, phase=ROWS, describe=lambda fs: "re-seed missing rows with initdb's seeding")
+def reseed(ctx: RepairContext) -> str:
+    report = seeding.seed(
+        ctx.connection.alias, admin_email=settings.DBINIT_ADMIN_EMAIL,
+        admin_password=settings.DBINIT_ADMIN_PASSWORD, environment=settings.AISECRETARY_ENV,
+    )
+    if report.generated_password:
+        ctx.result.generated_password = report.generated_password
+    return f"created {', '.join(report.created)}" if report.created else "nothing was missing"
+
+
+@action("release_lock", order=70, phase=ROWS,
+        describe=lambda fs: "release the expired lease of {step} on {host} (pid {pid})".format(**fs[0].context["holder"]))
+def release_lock(ctx: RepairContext) -> str:
+    from .locking import release_expired_lease
+
+    holder = release_expired_lease(ctx.connection)
+    if holder is None:
+        return "the lock was free or is held by a live process (left alone)"
+    return f"released the expired lease of {holder.describe()}"
+
+
+# --- deployment topologies (issue 12): duplicated history ---------------------------------
+@action("remove_duplicate_records", order=5, phase=SCHEMA,
+        describe=lambda fs: "delete the later copies of migration records, keeping the earliest of each: "
+        + ", ".join(_context_list(fs, "records")))
+def remove_duplicate_records(ctx: RepairContext) -> str:
+    from .migrations_state import remove_duplicate_records
+
+    removed = remove_duplicate_records(ctx.connection)
+    return f"kept the earliest record of {', '.join(removed)}" if removed else "no duplicates left"

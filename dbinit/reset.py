@@ -15,7 +15,9 @@ from pathlib import Path
 from django.db import DatabaseError, connections
 
 from . import backup as backups
+from . import errors
 from .configuration import describe_database, scrub
+from .django_private import maintenance_cursor
 from .errors import DbinitError
 from .initializer import initialize
 from .results import InitializationResult
@@ -49,7 +51,7 @@ def reset(alias="default", *, backup=True, seed=True, on_event=None) -> ResetRes
     elif connection.vendor == "postgresql":
         _reset_postgres(connection, result, backup)
     else:
-        raise DbinitError("E003", engine=connection.settings_dict["ENGINE"])
+        raise DbinitError(errors.E003, engine=connection.settings_dict["ENGINE"])
     connection.close()
     result.init = initialize(alias, seed=seed, on_event=on_event, trigger="resetdb")
     return result
@@ -80,7 +82,7 @@ def _reset_postgres(connection, result, backup):
     connection.close()
     if may_create:
         try:
-            with connection._nodb_cursor() as cursor:
+            with maintenance_cursor(connection) as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {qn(name)} WITH (FORCE)")
                 cursor.execute(f"CREATE DATABASE {qn(name)}")
             result.method = "dropped and recreated the database"

@@ -20,23 +20,18 @@ class SchemaReport:
     missing_tables: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)  # "table.column"
 
-    @property
-    def ok(self) -> bool:
-        return not (self.missing_tables or self.missing_columns)
+
+def is_concrete(model) -> bool:
+    """Whether ``model`` has a table of its own that migrations create (not proxy, unmanaged or swapped out)."""
+    opts = model._meta
+    return not (opts.proxy or not opts.managed or opts.swapped)
 
 
-def expected_models(connection, apps=None, app_labels=None):
+def expected_models(connection):
     """Concrete, managed models (auto-created M2M tables included) that live in this database."""
-    apps = apps or global_apps
-    for model in apps.get_models(include_auto_created=True):
-        opts = model._meta
-        if opts.proxy or not opts.managed or opts.swapped:
-            continue
-        if app_labels is not None and opts.app_label not in app_labels:
-            continue
-        if not router.allow_migrate_model(connection.alias, model):
-            continue
-        yield model
+    for model in global_apps.get_models(include_auto_created=True):
+        if is_concrete(model) and router.allow_migrate_model(connection.alias, model):
+            yield model
 
 
 def columns_by_table(connection) -> dict[str, set[str]]:
@@ -86,6 +81,6 @@ def compare(connection, models, existing: dict[str, set[str]] | None = None) -> 
     return report
 
 
-def verify(connection, app_labels=None) -> SchemaReport:
+def verify(connection) -> SchemaReport:
     """Compare every installed model with the live database."""
-    return compare(connection, expected_models(connection, app_labels=app_labels))
+    return compare(connection, expected_models(connection))

@@ -18,21 +18,17 @@ from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
+from .django_private import applied_project_state, model_indexes_sql
 from .migrations_state import ordered_nodes, pending_migrations
-from .schema import columns_by_table
+from .schema import columns_by_table, is_concrete
 
 logger = logging.getLogger("dbinit")
-
-
-def _concrete(model) -> bool:
-    opts = model._meta
-    return not (opts.proxy or not opts.managed or opts.swapped)
 
 
 def _app_tables(state, app_label) -> dict[str, set[str]]:
     tables = {}
     for model in state.apps.get_models(include_auto_created=True):
-        if model._meta.app_label == app_label and _concrete(model):
+        if model._meta.app_label == app_label and is_concrete(model):
             tables[model._meta.db_table] = {f.column for f in model._meta.local_concrete_fields}
     return tables
 
@@ -87,7 +83,7 @@ def _applied_state(connection):
     executor = MigrationExecutor(connection)
     pending_apps = {m.app_label for m in pending_migrations(executor)}
     # The state the recorded migrations describe, as migrate computes it.
-    state = executor._create_project_state(with_applied_migrations=True)
+    state = applied_project_state(executor)
     return state, pending_apps
 
 
@@ -96,7 +92,7 @@ def recreate_missing_tables(connection) -> list[str]:
     state, pending_apps = _applied_state(connection)
     existing = columns_by_table(connection)
     missing = [m for m in state.apps.get_models(include_auto_created=True)
-               if _concrete(m) and m._meta.app_label not in pending_apps and m._meta.db_table not in existing]
+               if is_concrete(m) and m._meta.app_label not in pending_apps and m._meta.db_table not in existing]
     if not missing:
         return []
     with connection.schema_editor(atomic=True) as editor:
@@ -105,7 +101,7 @@ def recreate_missing_tables(connection) -> list[str]:
             # rows); a missing through table is in `missing` on its own.
             sql, params = editor.table_sql(model)
             editor.execute(sql, params or None)
-            editor.deferred_sql.extend(editor._model_indexes_sql(model))
+            editor.deferred_sql.extend(model_indexes_sql(editor, model))
     return [m._meta.db_table for m in missing]
 
 
@@ -116,7 +112,7 @@ def recreate_missing_columns(connection) -> list[str]:
     added = []
     for model in state.apps.get_models():
         opts = model._meta
-        if not _concrete(model) or opts.app_label in pending_apps or opts.db_table not in existing:
+        if not is_concrete(model) or opts.app_label in pending_apps or opts.db_table not in existing:
             continue
         for field in opts.local_concrete_fields:
             if field.column in existing[opts.db_table]:

@@ -1,13 +1,5 @@
 from django.db import models
 
-SYSTEM_TENANT_SLUG = "system"
-SYSTEM_TENANT_NAME = "System"
-
-
-class TenantQuerySet(models.QuerySet):
-    def system(self):
-        return self.get(slug=SYSTEM_TENANT_SLUG)
-
 
 class Tenant(models.Model):
     """An organisation using AI Secretary; the tenant with slug ``system`` owns the operators."""
@@ -18,8 +10,6 @@ class Tenant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantQuerySet.as_manager()
-
     class Meta:
         ordering = ["name"]
 
@@ -28,7 +18,3 @@ class Tenant(models.Model):
 
     def natural_key(self):
         return (self.slug,)
-
-    @property
-    def is_system(self) -> bool:
-        return self.slug == SYSTEM_TENANT_SLUG

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+from dbinit import errors
 from dbinit.errors import CATALOGUE, DbinitError, reference_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,12 +24,38 @@ def test_every_entry_has_a_title_message_and_resolution():
 
 def test_every_code_used_in_the_source_is_in_the_catalogue():
     used = set()
-    for path in (ROOT / "dbinit").rglob("*.py"):
-        used |= set(re.findall(r'DbinitError\(\s*"([CEWI]\d{3})"', path.read_text()))
-        used |= set(re.findall(r'ConfigurationError\(\s*"([CEWI]\d{3})"', path.read_text()))
-    used |= set(re.findall(r'ConfigurationError\(\s*"([CEWI]\d{3})"', (ROOT / "aisecretary/settings.py").read_text()))
-    assert used, "the scan found nothing"
+    sources = [*(ROOT / "dbinit").rglob("*.py"), ROOT / "aisecretary" / "settings.py"]
+    for path in sources:
+        if path.name == "errors.py":
+            continue
+        used |= set(re.findall(r"\berrors\.([CEWI]\d{3})\b", path.read_text()))
+    assert len(used) > 40, "the scan found too little"
     assert {f"dbinit.{c}" for c in used} <= set(CATALOGUE)
+
+
+def test_source_refers_to_ids_by_name_not_by_string():
+    quoted = []
+    for path in (ROOT / "dbinit").rglob("*.py"):
+        if path.name != "errors.py":
+            quoted += [f"{path.name}: {m}" for m in re.findall(r'"(?:dbinit\.)?[CEWI]\d{3}"', path.read_text())]
+    assert quoted == []
+
+
+def test_every_entry_is_a_module_constant_named_by_its_id():
+    for code, entry in CATALOGUE.items():
+        assert getattr(errors, code.split(".")[1]) is entry
+
+
+def test_repair_kinds_in_the_catalogue_are_exactly_the_registered_actions():
+    from dbinit.repair import ACTIONS
+
+    named = {entry.repair for entry in CATALOGUE.values() if entry.repair}
+    assert named == set(ACTIONS), "a catalogue repair kind has no action, or an action is named by no entry"
+
+
+def test_informational_results_take_their_text_from_the_catalogue():
+    assert errors.I003.format(count=26) == "All 26 migrations applied; history consistent."
+    assert errors.I010.format() == "Initialisation lock is free."
 
 
 def test_rendered_error_has_id_message_and_steps():

@@ -245,7 +245,7 @@ def test_lock_held_by_a_live_holder_is_not_touched(populated_db):
     put_lease(populated_db, host="busy-pod", pid=78, step="initdb:seed", expires_in=300)
     code, report = health(populated_db)
     lock = next(c for c in report["checks"] if c["check"] == "lock")
-    assert lock["status"] == "info" and "in progress: initdb:seed on busy-pod (pid 78)" in lock["message"]
+    assert lock["status"] == "info" and "in progress (initdb:seed on busy-pod (pid 78)" in lock["message"]
     proc, result = repair_json(populated_db)
     assert proc.returncode == 0, proc.stdout
     assert result["actions"] == []

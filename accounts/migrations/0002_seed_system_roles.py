@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from dbinit.seeding import ensure_system_roles, remove_system_roles
+from accounts.reference import ensure_system_roles, remove_system_roles
 
 
 def forwards(apps, schema_editor):

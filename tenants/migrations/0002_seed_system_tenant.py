@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from dbinit.seeding import ensure_system_tenant, remove_system_tenant
+from tenants.reference import ensure_system_tenant, remove_system_tenant
 
 
 def forwards(apps, schema_editor):

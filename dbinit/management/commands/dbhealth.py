@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from dbinit import health, readiness
+from dbinit import errors, health, readiness
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -84,4 +84,4 @@ class Command(DbinitCommand):
         if not result.ready:
             blocking = [p.error for p in result.problems if p.blocking]
             reason = "; ".join(f"{e.code} {e.message}" for e in blocking) or "not every check ran"
-            self.fail(DbinitError("E062", timeout=f"{seconds:g}", reason=reason.rstrip(".")))
+            self.fail(DbinitError(errors.E062, timeout=f"{seconds:g}", reason=reason.rstrip(".")))

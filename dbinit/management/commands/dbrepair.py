@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from dbinit import repair
+from dbinit import errors, repair
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -46,7 +46,7 @@ class Command(DbinitCommand):
             if result.dry_run:
                 raise CommandError(f"dry run: nothing was changed; {len(result.remaining)} problem(s) "
                                    f"would be addressed or remain: {remaining}", returncode=1)
-            self.fail(DbinitError("E073", remaining=remaining))
+            self.fail(DbinitError(errors.E073, remaining=remaining))
 
     def confirm(self, result):
         self.render_plan(result)

@@ -5,7 +5,7 @@ import sys
 
 from django.conf import settings
 
-from dbinit import initializer
+from dbinit import initializer, planning
 from dbinit.commandbase import DbinitCommand
 from dbinit.configuration import WELL_KNOWN_PASSWORD
 from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
@@ -39,11 +39,13 @@ class Command(DbinitCommand):
                 and settings.AISECRETARY_ENV == "production" and not settings.DBINIT_ADMIN_PASSWORD
                 and sys.stdin.isatty()):
             admin_password = self.ask_password()
+        on_event = None if self.json else self.on_event
         with self.quiet_logger(self.verbosity):
-            result = initializer.initialize(
-                options["database"], seed=options["seed"], plan_only=options["plan"],
-                on_event=None if self.json else self.on_event, admin_password=admin_password,
-            )
+            if options["plan"]:
+                result = planning.plan(options["database"], seed=options["seed"], on_event=on_event)
+            else:
+                result = initializer.initialize(options["database"], seed=options["seed"], on_event=on_event,
+                                                admin_password=admin_password)
         if self.json:
             self.write_json(result.as_dict(include_password=True))
         else:

@@ -2,8 +2,9 @@
 
 from django.conf import settings
 
-from dbinit import reset
+from dbinit import errors, reset
 from dbinit.commandbase import DbinitCommand
+from dbinit.configuration import validate_configuration
 from dbinit.errors import DbinitError
 
 
@@ -27,23 +28,25 @@ class Command(DbinitCommand):
 
     def handle(self, *args, **options):
         alias = options["database"]
-        if alias not in settings.DATABASES:
-            self.fail(DbinitError("E008", alias=alias, aliases=", ".join(settings.DATABASES)))
+        # Refuse before anything is dropped: the re-initialisation would fail on the same problem.
+        problems = validate_configuration(alias, seed=options["seed"])
+        if problems:
+            self.fail(problems[0])
         target = reset.describe(alias)
         name = settings.DATABASES[alias]["NAME"]
         production = settings.AISECRETARY_ENV == "production"
         if production and not options["force"]:
-            self.fail(DbinitError("E070", command="resetdb"))
+            self.fail(DbinitError(errors.E070, command="resetdb"))
         if options["interactive"]:
             if production:
                 answer = input(f"This DESTROYS every row of {target} in PRODUCTION.\n"
                                f"Type the database name ({name}) to continue: ")
                 if answer.strip() != str(name):
-                    self.fail(DbinitError("E071", command="resetdb", expected=f"type {name}"))
+                    self.fail(DbinitError(errors.E071, command="resetdb", expected=f"type {name}"))
             else:
                 answer = input(f"This will drop every table of {target} (after a backup). Type 'yes' to continue: ")
                 if answer.strip().lower() != "yes":
-                    self.fail(DbinitError("E071", command="resetdb", expected="type yes"))
+                    self.fail(DbinitError(errors.E071, command="resetdb", expected="type yes"))
         with self.quiet_logger(options["verbosity"]):
             try:
                 result = reset.reset(alias, backup=options["backup"], seed=options["seed"])

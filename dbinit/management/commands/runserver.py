@@ -21,6 +21,5 @@ class Command(StaticfilesRunserverCommand):
         # children) and in the child that serves. The child has RUN_MAIN set.
         serving = not options["use_reloader"] or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true"
         if serving:
-            with_alias = options.get("database") or "default"
-            startup.run_or_exit(with_alias, server="runserver", exit_code=1)
+            startup.run_or_exit("default", server="runserver", exit_code=1)
         super().handle(*args, **options)
