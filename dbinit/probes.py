@@ -16,7 +16,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import readiness, startup
+from . import errors, readiness, startup
 from .access import may_see_details
 
 
@@ -44,5 +44,5 @@ def startup_probe(request):
     body = {"status": "ok" if finished else "fail"}
     if may_see_details(request):
         body["mode"] = settings.DBINIT_STARTUP
-        body["id"] = "dbinit.I014" if finished else None
+        body["id"] = errors.I014.id if finished else None
     return _answer(finished, body)

@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.db import DatabaseError, connections
 from django.template.response import TemplateResponse
 
-from . import health
+from . import errors, health
 from .configuration import describe_database
 
 RUNS_SHOWN = 10
@@ -25,7 +25,7 @@ def database_status(request, alias="default"):
 
     report = health.run(alias)
     runs, holder = [], None
-    if any(f.id == "dbinit.I001" for f in report.findings):  # reachable
+    if any(f.id == errors.I001.id for f in report.findings):  # reachable
         try:
             runs = list(InitializationRun.objects.using(alias).order_by("-id")[:RUNS_SHOWN])
         except DatabaseError:  # not migrated yet: the checks above say so
