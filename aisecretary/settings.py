@@ -12,7 +12,7 @@ from pathlib import Path
 import environ
 
 from dbinit import configuration as conf
-from dbinit import errors
+from dbinit import errors, sqlite
 from dbinit.errors import ConfigurationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -116,13 +116,34 @@ DATABASES = {"default": conf.parse_database_url(_database_url)}
 del _database_url
 
 _default_db = DATABASES["default"]
-_options = _default_db.setdefault("OPTIONS", {})
-if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    # How long a statement waits for another process's write lock before "database is locked".
-    _options.setdefault("timeout", DBINIT_CONNECT_TIMEOUT)
-else:
+if _default_db["ENGINE"] != "django.db.backends.sqlite3":
     # One connection attempt; dbinit retries with backoff up to DBINIT_CONNECT_TIMEOUT.
-    _options.setdefault("connect_timeout", max(2, min(10, int(DBINIT_CONNECT_TIMEOUT))))
+    _default_db.setdefault("OPTIONS", {}).setdefault("connect_timeout", max(2, min(10, int(DBINIT_CONNECT_TIMEOUT))))
+
+# SQLite fit for production, in every environment (README, "Databases"): initdb makes the journal
+# mode persistent in the file; every connection gets immediate transactions, the busy timeout and
+# `synchronous`. A settings module adding SQLite aliases calls sqlite.apply_connection_defaults too.
+DBINIT_SQLITE_JOURNAL_MODE = conf.parse_choice(
+    "DBINIT_SQLITE_JOURNAL_MODE", env.str("DBINIT_SQLITE_JOURNAL_MODE", default=None), sqlite.JOURNAL_MODES, "wal"
+)
+DBINIT_SQLITE_TRANSACTION_MODE = conf.parse_choice(
+    "DBINIT_SQLITE_TRANSACTION_MODE", env.str("DBINIT_SQLITE_TRANSACTION_MODE", default=None),
+    sqlite.TRANSACTION_MODES, "immediate",
+)
+DBINIT_SQLITE_SYNCHRONOUS = conf.parse_choice(
+    "DBINIT_SQLITE_SYNCHRONOUS", env.str("DBINIT_SQLITE_SYNCHRONOUS", default=None), sqlite.SYNCHRONOUS_MODES,
+    sqlite.default_synchronous(DBINIT_SQLITE_JOURNAL_MODE),
+)
+# How long a statement waits for another process's write lock before "database is locked".
+DBINIT_SQLITE_BUSY_TIMEOUT = conf.parse_seconds(
+    "DBINIT_SQLITE_BUSY_TIMEOUT", env.str("DBINIT_SQLITE_BUSY_TIMEOUT", default=None), DBINIT_CONNECT_TIMEOUT
+)
+sqlite.apply_connection_defaults(
+    DATABASES, busy_timeout=DBINIT_SQLITE_BUSY_TIMEOUT, transaction_mode=DBINIT_SQLITE_TRANSACTION_MODE,
+    synchronous=DBINIT_SQLITE_SYNCHRONOUS,
+)
+# The aliases start-up and /health/ cover (default: every alias), e.g. "default,analytics".
+DBINIT_DATABASES = env.list("DBINIT_DATABASES", default=[])
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

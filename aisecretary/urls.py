@@ -3,7 +3,7 @@ from django.urls import path
 from health_check.views import HealthCheckView
 
 from dbinit import probes
-from dbinit.health_backend import HEALTH_CHECKS
+from dbinit.health_backend import health_checks
 from dbinit.status_page import database_status
 
 urlpatterns = [
@@ -11,7 +11,7 @@ urlpatterns = [
     path("admin/dbinit/status/", admin.site.admin_view(database_status), name="dbinit-status"),
     path("admin/", admin.site.urls),
     # For load balancers and Kubernetes probes: 200 when healthy, 500 otherwise; ?format=json.
-    path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
+    path("health/", HealthCheckView.as_view(checks=health_checks()), name="health"),
     # Kubernetes probes (see README, "Deploying"): live never touches the database.
     path("health/live/", probes.live, name="health-live"),
     path("health/ready/", probes.ready, name="health-ready"),

@@ -75,26 +75,58 @@ def backup_sqlite(connection, reason: str) -> Path:
 
 
 def move_sqlite_aside(connection, reason: str) -> Path:
-    """Move the SQLite file (and its journal files) into the backup folder: never just deleted."""
+    """Move the SQLite file and its ``-wal``/``-shm``/``-journal`` into the backup folder, together.
+
+    The WAL is checkpointed first, so the moved file alone holds every committed row; whatever
+    could not be folded in (another reader, a damaged file) travels with it under the matching
+    name (``X.sqlite3-wal`` beside ``X.sqlite3``), where SQLite applies it when the copy is opened.
+    Nothing is left beside the path where initdb creates the new database.
+    """
     from .database import sqlite_path
+    from .sqlite import checkpoint
 
     source_path = sqlite_path(connection.settings_dict)
     connection.close()
     target = _target_file(connection, reason, ".sqlite3")
     try:
-        if Path(f"{source_path}-wal").exists():
-            # A WAL file holds committed pages: take a consistent copy, then move the rest aside.
-            target = backup_sqlite(connection, reason)
-            os.replace(source_path, f"{target}.original")
-        else:
-            os.replace(source_path, target)
-        for side in SQLITE_SIDE_FILES:
-            if Path(f"{source_path}{side}").exists():
-                os.replace(f"{source_path}{side}", f"{target}{side}")
+        checkpoint(source_path)
+    except sqlite3.Error as exc:
+        logger.info("No checkpoint before moving %s (%s): its WAL moves with it", source_path, exc)
+    try:
+        os.replace(source_path, target)
+        _move_side_files(source_path, target)
     except OSError as exc:
         raise DbinitError(errors.E072, target=str(source_path), reason=exc.strerror or str(exc)) from None
     logger.info("Moved %s to %s", source_path, target)
     return target
+
+
+def move_stale_side_files(connection, reason: str) -> Path | None:
+    """Move a ``-wal``/``-shm``/``-journal`` left without its database file into the backup folder.
+
+    A new database created beside a stale WAL would have that WAL's pages replayed into it.
+    Returns where they went, or None when there were none.
+    """
+    from .database import sqlite_path
+
+    source_path = sqlite_path(connection.settings_dict)
+    if source_path is None or source_path.exists():
+        return None
+    if not any(Path(f"{source_path}{side}").exists() for side in SQLITE_SIDE_FILES):
+        return None
+    target = _target_file(connection, reason, ".sqlite3")
+    try:
+        _move_side_files(source_path, target)
+    except OSError as exc:
+        raise DbinitError(errors.E072, target=str(source_path), reason=exc.strerror or str(exc)) from None
+    logger.warning("Moved stale %s files without a database into %s", source_path.name, target.parent)
+    return target
+
+
+def _move_side_files(source_path, target):
+    for side in SQLITE_SIDE_FILES:
+        if Path(f"{source_path}{side}").exists():
+            os.replace(f"{source_path}{side}", f"{target}{side}")
 
 
 def pg_dump(connection, reason: str) -> tuple[Path | None, str]:

@@ -37,6 +37,10 @@ class DbinitCommand(BaseCommand):
             return super().execute(*args, **options)
 
     @staticmethod
+    def add_all_databases_argument(parser, help):
+        parser.add_argument("--all-databases", action="store_true", help=help)
+
+    @staticmethod
     def add_noinput_argument(parser, help):
         parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive", help=help)
 

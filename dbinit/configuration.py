@@ -66,7 +66,23 @@ def validate_configuration(alias="default", *, admin_password=_UNSET, seed=True)
                 check_admin_password(password, settings.AISECRETARY_ENV)
             except ConfigurationError as exc:
                 problems.append(exc)
+    unknown = dbinit_databases_error()
+    if unknown:
+        problems.append(unknown)
     return problems
+
+
+def dbinit_databases_error() -> ConfigurationError | None:
+    """``DBINIT_DATABASES`` (the aliases start-up and /health/ cover) naming an alias not in DATABASES."""
+    from django.conf import settings
+
+    named = getattr(settings, "DBINIT_DATABASES", None) or []
+    unknown = [a for a in named if a not in settings.DATABASES]
+    if not unknown:
+        return None
+    return ConfigurationError(errors.E005, setting="DBINIT_DATABASES", value=",".join(named),
+                              expected=f"{', '.join(unknown)} not in DATABASES ({', '.join(settings.DATABASES)})",
+                              step="configuration")
 
 
 def parse_environment(value: str | None) -> str:

@@ -198,6 +198,31 @@ W050 = _e("W050", "Database encoding is not UTF-8",
 W051 = _e("W051", "Slow database round trip",
    "A round trip to the database took {ms} ms.",
    "Check the network path to the database server and its load.")
+# --- SQLite in production (issue 14) -----------------------------------
+W052 = _e("W052", "SQLite not in WAL mode",
+   "The SQLite database {path} uses journal mode {mode}: a writer blocks every reader and "
+   "each commit rewrites a rollback journal.",
+   "Run python manage.py initdb: it switches the file to WAL for good (DBINIT_SQLITE_JOURNAL_MODE, "
+   "default wal); or, with the servers stopped, sqlite3 {path} 'PRAGMA journal_mode=WAL'.")
+W053 = _e("W053", "SQLite writers start deferred",
+   "Connections to {alias} {problem}: two transactions that read before they write cannot "
+   "both become the writer, so one fails at once with 'database is locked'.",
+   "Leave DBINIT_SQLITE_TRANSACTION_MODE at immediate (OPTIONS transaction_mode IMMEDIATE) and "
+   "DBINIT_SQLITE_BUSY_TIMEOUT above 0, or remove the OPTIONS override from DATABASES.")
+W054 = _e("W054", "SQLite journal mode not changed",
+   "initdb asked for journal mode {wanted} on {path} and it stayed {mode}: {reason}.",
+   "WAL needs a local file system with shared memory (not NFS or SMB): move the file to a local "
+   "disk, or set DBINIT_SQLITE_JOURNAL_MODE=delete to keep the rollback journal on purpose.")
+# --- several aliases (issue 14) ---------------------------------------
+E074 = _e("E074", "Database is read-only to dbinit",
+   "{command} does not write to {alias}: {reason}.",
+   "Run {command} on {primary} instead, the database {alias} is read from; replication (or "
+   "whatever copies {primary} to {alias}) carries the change. python manage.py dbhealth "
+   "--database {alias} checks {alias} without writing to it.")
+E075 = _e("E075", "Read-only database missing",
+   "The database {name} of the read-only alias {alias} does not exist.",
+   "Create it from {primary} (a streaming replica or a restored copy); dbinit never creates or "
+   "initialises a read-only alias.")
 # --- locking and history ----------------------------------------------
 E060 = _e("E060", "Initialisation lock timeout",
    "Another process held the initialisation lock on {target} for {timeout}s.",
@@ -298,6 +323,10 @@ I027 = _e("I027", "Seed data not checked", "Seed data not checked: its tables ar
    "Run python manage.py initdb.")
 I028 = _e("I028", "Initialisation in progress", "Initialisation in progress ({holder}).",
    "Nothing to do: another initdb or server start holds the lock.")
+I019 = _e("I019", "Routed to another database",
+   "{what}: routed to {where}, not to {alias}; not checked here.", "Nothing to do.")
+I020 = _e("I020", "Read-only database",
+   "{alias} is read-only to dbinit ({reason}): it is checked, never written.", "Nothing to do.")
 
 # Every entry above, in the order written (the reference page follows it).
 CATALOGUE: dict[str, Entry] = {e.id: e for e in list(globals().values()) if isinstance(e, Entry)}

@@ -26,7 +26,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import database as db
-from . import errors
+from . import errors, routing
+from . import sqlite as sqlite_settings
 from .configuration import WELL_KNOWN_PASSWORD, describe_database
 from .errors import DbinitError
 
@@ -103,6 +104,8 @@ class HealthContext:
         self.connect_timeout = connect_timeout
         self.reachable = False
         self.tables: dict[str, set[str]] | None = None
+        # Why dbinit must not write here (replica), from the settings; the server adds its own.
+        self.read_only = routing.configured_read_only_reason(alias) if alias in settings.DATABASES else None
 
     @property
     def connection(self):
@@ -154,7 +157,8 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
             try:
                 if not db.check_sqlite_file(path, step="health"):
                     # Connecting would create an empty file: a health check must not.
-                    return [Finding.problem(name, DbinitError(errors.E009, name=str(path), vendor="sqlite"))]
+                    return [Finding.problem(name, _missing(ctx, DbinitError(errors.E009, name=str(path),
+                                                                            vendor="sqlite")))]
             except DbinitError as exc:
                 return [Finding.problem(name, exc)]
     try:
@@ -162,14 +166,25 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
         db.check_server_version(ctx.connection, step="health")
     except DbinitError as exc:
         if db.is_missing_database(exc):
-            exc = DbinitError(errors.E009, name=exc.context.get("name"))
+            exc = _missing(ctx, DbinitError(errors.E009, name=exc.context.get("name")))
         return [Finding.problem(name, exc)]
     ctx.reachable = True
     found = [Finding.result(name, errors.I001, vendor=info.vendor, version=info.version,
                             ms=f"{info.round_trip_ms:.1f}")]
+    ctx.read_only = ctx.read_only or routing.server_read_only_reason(ctx.connection)
+    if ctx.read_only:
+        found.append(Finding.result(name, errors.I020, alias=ctx.alias, reason=ctx.read_only))
     if info.round_trip_ms > SLOW_ROUND_TRIP_MS:
         found.append(Finding.problem(name, DbinitError(errors.W051, ms=f"{info.round_trip_ms:.0f}")))
     return found
+
+
+def _missing(ctx: HealthContext, error: DbinitError) -> DbinitError:
+    """A missing database: initdb creates it, unless the alias is read-only to dbinit."""
+    if not ctx.read_only:
+        return error
+    return DbinitError(errors.E075, name=error.context.get("name"), alias=ctx.alias,
+                       primary=routing.primary_of(ctx.alias))
 
 
 def check_engine(ctx: HealthContext) -> list[Finding]:
@@ -179,8 +194,11 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":
             path = db.sqlite_path(conn.settings_dict)
-            cursor.execute("PRAGMA journal_mode")
-            details.append(f"journal mode {cursor.fetchone()[0]}")
+            in_force = sqlite_settings.settings_in_force(conn)
+            details.append(sqlite_settings.describe(in_force))
+            if settings.AISECRETARY_ENV == "production" and path is not None:
+                found += [Finding.problem(name, p) for p in
+                          sqlite_settings.production_problems(in_force, str(path), ctx.alias)]
             if path is not None:
                 size = path.stat().st_size if path.exists() else 0
                 if size <= SQLITE_QUICK_CHECK_MAX_BYTES:
@@ -269,6 +287,8 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
     from .models import MigrationChecksum
 
     name = "checksums"
+    if not routing.hosts_dbinit(ctx.alias):
+        return [_routed_elsewhere(ctx, name, "Migration checksums", MigrationChecksum)]
     if MigrationChecksum._meta.db_table not in ctx.columns():
         return [Finding.result(name, errors.I026, status="info")]
     changed = []
@@ -313,6 +333,8 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     from .seeding import SeedState, active_admin_exists
 
     name = "seed"
+    if not routing.hosts_seed(ctx.alias):
+        return [_routed_elsewhere(ctx, name, "The seed's tables (tenants, roles, users)", routing.seed_models()[0])]
     User = get_user_model()
     tables = ctx.columns()
     if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
@@ -331,10 +353,19 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     return found or [Finding.result(name, errors.I005)]
 
 
+def _routed_elsewhere(ctx, check, what, model) -> Finding:
+    where = ", ".join(a for a in routing.aliases() if routing.hosts_model(a, model)) or "no database"
+    return Finding.result(check, errors.I019, what=what, where=where, alias=ctx.alias)
+
+
 def check_history(ctx: HealthContext) -> list[Finding]:
     from .history import last_run
 
     name = "history"
+    if not routing.hosts_dbinit(ctx.alias):
+        from .models import InitializationRun
+
+        return [_routed_elsewhere(ctx, name, "initdb's run history", InitializationRun)]
     last = last_run(ctx.alias)
     if last is None:
         return [Finding.problem(name, DbinitError(errors.W062))]
@@ -412,5 +443,15 @@ def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0)
         if name == "configuration" and any(f.level_number >= 40 and f.id == errors.E008.id for f in findings):
             config_failed = True
         report.findings += findings
+    if ctx.read_only:
+        _point_hints_at_primary(ctx, report)
     report.duration_ms = (time.perf_counter() - start) * 1000
     return report
+
+
+def _point_hints_at_primary(ctx, report):
+    """On a read-only alias no fix runs here: every hint says to fix the primary instead."""
+    for f in report.findings:
+        if f.level_number >= 30 and f.id != errors.E075.id:
+            f.hint = routing.refusal(ctx.alias, "python manage.py dbrepair", ctx.read_only).hint
+            f.repair = None

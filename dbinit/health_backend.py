@@ -14,12 +14,13 @@ class DbinitCheck(HealthCheck):
 
     checks: tuple = ("connectivity",)
     label: str = "database"
+    alias: str = "default"
 
     def __repr__(self):
         return f"dbinit:{self.label}"
 
     def check_status(self):
-        report = health.run("default", only=list(self.checks), include_config=False)
+        report = health.run(self.alias, only=list(self.checks), include_config=False)
         errors = report.problems("error")
         if errors:
             # Messages name the id and what failed; they never carry a password.
@@ -29,9 +30,22 @@ class DbinitCheck(HealthCheck):
             raise ServiceWarning("; ".join(f"{f.id} {f.message}" for f in warnings))
 
 
-HEALTH_CHECKS = [
-    # Not "engine": its SQLite quick_check reads the whole file, too much for every probe.
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("connectivity",), "label": "database"}),
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("migrations", "schema"), "label": "migrations"}),
-    ("dbinit.health_backend.DbinitCheck", {"checks": ("seed",), "label": "seed"}),
-]
+# Not "engine": its SQLite quick_check reads the whole file, too much for every probe.
+GROUPS = (("database", ("connectivity",)), ("migrations", ("migrations", "schema")), ("seed", ("seed",)))
+
+
+def health_checks() -> list:
+    """One line per group and alias of DBINIT_DATABASES (default: all); a replica only as reachable.
+
+    Reads the settings only (no database I/O), when the URLconf is loaded.
+    """
+    from . import routing
+
+    checks = []
+    for alias in routing.startup_aliases(strict=False):
+        groups = GROUPS if routing.writable(alias) else GROUPS[:1]
+        for label, names in groups:
+            if alias != "default":
+                label = f"{label}:{alias}"
+            checks.append(("dbinit.health_backend.DbinitCheck", {"checks": names, "label": label, "alias": alias}))
+    return checks

@@ -38,10 +38,16 @@ def last_run_complete(alias="default") -> bool:
 
 
 def record_run(alias, result, started, trigger):
-    """Record ``result`` (an InitializationResult) as a run; trim the history to HISTORY_KEPT runs."""
+    """Record ``result`` (an InitializationResult) as a run; trim the history to HISTORY_KEPT runs.
+
+    Only on an alias where the routers put dbinit's tables (an analytics alias keeps none).
+    """
     from .models import InitializationRun
     from .results import FAILED
+    from .routing import hosts_dbinit
 
+    if not hosts_dbinit(alias):
+        return
     error = result.error
     try:
         run = InitializationRun.objects.using(alias).create(

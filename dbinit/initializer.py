@@ -20,8 +20,9 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
+from . import backup, errors, history, migrations_state, routing, schema, seeding
 from . import database as db
-from . import errors, history, migrations_state, schema, seeding
+from . import sqlite as sqlite_settings
 from .configuration import describe_database, validate_configuration
 from .errors import DbinitError
 from .locking import initialization_lock
@@ -151,6 +152,8 @@ class Initializer:
         problems = validate_configuration(self.alias, admin_password=self.admin_password, seed=self.seed)
         if problems:
             raise problems[0]
+        # A replica (TEST MIRROR, or no model routed to it) is never created, migrated or seeded.
+        routing.refuse_read_only(self.alias, self.command, ask_server=False)
         describe_configuration(step, self.result)
 
     def step_database(self, step):
@@ -166,6 +169,10 @@ class Initializer:
             folder_created = db.ensure_sqlite_folder(path)
             step.created = 1
             step.summary = f"will create {path}" + (" (folder created)" if folder_created else "")
+            # A -wal left without its file would be replayed into the new database: set it aside.
+            stale = backup.move_stale_side_files(self.connection, "stale")
+            if stale:
+                step.summary += f"; stale -wal/-shm moved to {stale.parent}"
             return
         try:
             # Connecting is how PostgreSQL says whether the database exists; keep the result.
@@ -194,6 +201,7 @@ class Initializer:
         step.summary = f"{info.vendor} {info.version}, {info.round_trip_ms:.1f} ms round trip"
         step.detail = {"vendor": info.vendor, "version": info.version, "attempts": info.attempts,
                        "round_trip_ms": round(info.round_trip_ms, 2)}
+        self._check_writable_server(step)
 
     def step_lock(self, step):
         self.executor = MigrationExecutor(self.connection)
@@ -236,6 +244,9 @@ class Initializer:
         if not self.seed:
             step.status, step.summary = SKIPPED, "--no-seed"
             return
+        if not self._hosts_seed():
+            step.status, step.summary = SKIPPED, "the seed's tables are routed to another database"
+            return
         if not self._seed_state().needs_seeding(self.seed):
             state_items = ["tenant:system", "roles", f"admin:{self.admin_email}"]
             step.skipped, step.summary = len(state_items), "nothing to seed (all present)"
@@ -259,6 +270,10 @@ class Initializer:
             raise DbinitError(errors.E030, tables=", ".join(report.missing_tables))
         if report.missing_columns:
             raise DbinitError(errors.E031, columns=", ".join(report.missing_columns))
+        if not self._hosts_seed():
+            step.summary = f"{report.tables_expected} tables and their columns present; seed routed elsewhere"
+            step.detail = {"tables": report.tables_expected}
+            return
         state = self._seed_state()
         problems = state.problems()
         if problems:
@@ -272,14 +287,40 @@ class Initializer:
         step.detail = {"tables": report.tables_expected}
 
     # --- helpers ------------------------------------------------------------------------
+    @property
+    def command(self) -> str:
+        """The command a refusal names: initdb, resetdb, or startup."""
+        return self.trigger.split(":")[0]
+
+    def _hosts_seed(self) -> bool:
+        return routing.hosts_seed(self.alias)
+
+    def _check_writable_server(self, step):
+        """Refuse a read-only server (standby, read-only default); set SQLite's journal mode."""
+        reason = routing.server_read_only_reason(self.connection)
+        if reason:
+            raise routing.refusal(self.alias, self.command, reason)
+        if self.connection.vendor == "sqlite":
+            mode, warning = sqlite_settings.ensure_journal_mode(self.connection, settings.DBINIT_SQLITE_JOURNAL_MODE)
+            if warning:
+                step.warnings.append(warning)
+            step.detail["journal_mode"] = mode
+            step.summary += f", journal mode {mode}"
+
     def _seed_state(self) -> seeding.SeedState:
         """What seed data is missing (cached until a step changes it)."""
+        if not self._hosts_seed():  # nothing of the seed lives here: nothing is missing
+            return seeding.SeedState(tenant_missing=False, roles_missing=[])
         if self.seed_state is None:
             self.seed_state = seeding.SeedState.read(self.alias, self.admin_email)
         return self.seed_state
 
     def _last_run_complete(self) -> bool:
         """Whether the last recorded initialisation of this database finished."""
+        if not routing.hosts_dbinit(self.alias):
+            # No history here: only the migrations (each its own transaction) say what is left,
+            # and post_migrate's content types and permissions are routed elsewhere too.
+            return True
         if self.last_run_complete is None:
             self.last_run_complete = history.last_run_complete(self.alias)
         return self.last_run_complete

@@ -16,7 +16,7 @@ from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from . import database as db
-from . import migrations_state
+from . import migrations_state, routing
 from .configuration import validate_configuration
 from .errors import DbinitError
 from .initializer import describe_configuration, new_result, run_step
@@ -36,6 +36,7 @@ def plan(database="default", *, seed=True, on_event=None) -> InitializationResul
         problems = validate_configuration(database, seed=seed)
         if problems:
             raise problems[0]
+        routing.refuse_read_only(database, "initdb", ask_server=False)  # a replica has no plan
         describe_configuration(step, result)
 
     def existence(step):
@@ -64,6 +65,9 @@ def plan(database="default", *, seed=True, on_event=None) -> InitializationResul
             step.status, step.summary = SKIPPED, "database does not exist yet"
             return
         info = db.connect(database)
+        reason = routing.server_read_only_reason(connections[database])
+        if reason:
+            raise routing.refusal(database, "initdb", reason)
         step.summary = f"{info.vendor} {info.version}, {info.round_trip_ms:.1f} ms round trip"
 
     def lock(step):
@@ -83,6 +87,9 @@ def plan(database="default", *, seed=True, on_event=None) -> InitializationResul
     def seed_step(step):
         if not seed:
             step.status, step.summary = SKIPPED, "--no-seed"
+            return
+        if not routing.hosts_seed(database):
+            step.status, step.summary = SKIPPED, "the seed's tables are routed to another database"
             return
         state = SeedState.everything_missing(admin_email)
         if found["exists"]:

@@ -40,7 +40,7 @@ def ready(request):
 @never_cache
 @require_GET
 def startup_probe(request):
-    finished = startup.finished("default")
+    finished = startup.finished()
     body = {"status": "ok" if finished else "fail"}
     if may_see_details(request):
         body["mode"] = settings.DBINIT_STARTUP

@@ -17,6 +17,7 @@ database. ``tests/test_catalogue.py`` fails when the two lists disagree.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
-from . import backup, errors, health, seeding
+from . import backup, errors, health, routing, seeding
 from .database import error_text
 from .errors import DbinitError
 
@@ -143,8 +144,13 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
 
 def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> RepairResult:
     """Check, plan, (unless ``dry_run``) repair, and check again."""
+    _checkpoint_sqlite(alias)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
     actions, manual, refused = plan(before, prune=prune)
+    # A replica is checked like any database, and never written.
+    read_only = routing.read_only_reason(alias) if alias in settings.DATABASES else None
+    if read_only:
+        actions, refused = [], routing.refusal(alias, "dbrepair", read_only)
     result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused)
     if refused or dry_run or not actions:
         return result
@@ -158,6 +164,26 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None) -> Repa
     # Manual findings are what is still there after the repair.
     _, result.manual, _ = plan(result.after, prune=prune)
     return result
+
+
+def _checkpoint_sqlite(alias):
+    """Fold an SQLite ``-wal`` file into the database, so the integrity check and the backup
+    read one file in one state (a WAL that cannot be folded is left to quick_check to judge)."""
+    from . import database as db
+    from .sqlite import checkpoint
+
+    if alias not in settings.DATABASES or connections[alias].vendor != "sqlite":
+        return
+    path = db.sqlite_path(connections[alias].settings_dict)
+    if path is None or not path.exists() or routing.configured_read_only_reason(alias):
+        return
+    try:
+        db.check_sqlite_file(path, step="repair")
+        busy, _, _ = checkpoint(path)
+        if busy:
+            logger.info("WAL of %s only partly checkpointed: another process is reading", path)
+    except (DbinitError, OSError, sqlite3.Error) as exc:
+        logger.info("No checkpoint before the checks (%s): quick_check decides", exc)
 
 
 def carry_out(ctx: RepairContext):

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.db import DatabaseError, connections
 
 from . import backup as backups
-from . import errors
+from . import errors, routing
 from .configuration import describe_database, scrub
 from .django_private import maintenance_cursor
 from .errors import DbinitError
@@ -38,16 +38,20 @@ class ResetResult:
 
 
 def reset(alias="default", *, backup=True, seed=True, on_event=None) -> ResetResult:
+    # Dropping a replica would drop what the primary feeds it: never.
+    routing.refuse_read_only(alias, "resetdb")
     connection = connections[alias]
     result = ResetResult()
     if connection.vendor == "sqlite":
         path = connection.settings_dict["NAME"]
         if Path(str(path)).exists():
             result.backup = backups.move_sqlite_aside(connection, "reset")
-            result.method = "moved the SQLite file into the backup folder"
+            result.method = "moved the SQLite file (with its -wal and -shm) into the backup folder"
             result.note = "" if backup else "--no-backup has no effect on SQLite: the file is always moved, never deleted"
         else:
-            result.method = "no SQLite file to move"
+            result.backup = backups.move_stale_side_files(connection, "reset")
+            result.method = ("moved stale -wal/-shm files (no database file) into the backup folder"
+                             if result.backup else "no SQLite file to move")
     elif connection.vendor == "postgresql":
         _reset_postgres(connection, result, backup)
     else:

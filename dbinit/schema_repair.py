@@ -20,6 +20,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from .django_private import applied_project_state, model_indexes_sql
 from .migrations_state import ordered_nodes, pending_migrations
+from .routing import hosts_model
 from .schema import columns_by_table, is_concrete
 
 logger = logging.getLogger("dbinit")
@@ -79,6 +80,11 @@ def record_verified_migrations(connection) -> tuple[list[str], list[str]]:
     return recorded, refused
 
 
+def _hosted(connection, model) -> bool:
+    """Only what the routers allow here, as migrate's schema editor decides (never a forbidden table)."""
+    return is_concrete(model) and hosts_model(connection.alias, model)
+
+
 def _applied_state(connection):
     executor = MigrationExecutor(connection)
     pending_apps = {m.app_label for m in pending_migrations(executor)}
@@ -92,7 +98,8 @@ def recreate_missing_tables(connection) -> list[str]:
     state, pending_apps = _applied_state(connection)
     existing = columns_by_table(connection)
     missing = [m for m in state.apps.get_models(include_auto_created=True)
-               if is_concrete(m) and m._meta.app_label not in pending_apps and m._meta.db_table not in existing]
+               if _hosted(connection, m) and m._meta.app_label not in pending_apps
+               and m._meta.db_table not in existing]
     if not missing:
         return []
     with connection.schema_editor(atomic=True) as editor:
@@ -112,7 +119,7 @@ def recreate_missing_columns(connection) -> list[str]:
     added = []
     for model in state.apps.get_models():
         opts = model._meta
-        if not is_concrete(model) or opts.app_label in pending_apps or opts.db_table not in existing:
+        if not _hosted(connection, model) or opts.app_label in pending_apps or opts.db_table not in existing:
             continue
         for field in opts.local_concrete_fields:
             if field.column in existing[opts.db_table]:

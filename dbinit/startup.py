@@ -28,26 +28,55 @@ logger = logging.getLogger("dbinit")
 _completed: set[str] = set()
 
 
-def run(alias="default", server="wsgi") -> None:
-    """Run the configured start-up mode; raise a critical DbinitError if the server must not start."""
+def run(alias=None, server="wsgi") -> None:
+    """Run the configured start-up mode on ``alias``, or on every alias of ``DBINIT_DATABASES``
+    (default: all) in dependency order; raise a critical DbinitError if the server must not start."""
+    from . import routing
+
     mode = settings.DBINIT_STARTUP
     if mode == "off":
         logger.debug("Start-up initialisation off (DBINIT_STARTUP=off)")
         return
-    if alias in _completed:
+    todo = [a for a in ([alias] if alias else routing.startup_aliases()) if a not in _completed]
+    if not todo:
         return
     start = time.perf_counter()
-    if mode == "init":
-        _init(alias, server)
-    else:
-        _check(alias, server)
-    _completed.add(alias)
+    for name in todo:
+        began = time.perf_counter()
+        if not routing.writable(name, ask_server=True):
+            _reachable(name)  # a replica (declared, or a read-only server): reachability only
+            what = "reachable (read-only)"
+        elif mode == "init":
+            _init(name, server)
+            what = "initialised"
+        else:
+            _check(name, server)
+            what = "checked"
+        _completed.add(name)
+        logger.info("Database %s %s in %.0f ms", name, what, (time.perf_counter() - began) * 1000)
     logger.info("Start-up (%s, DBINIT_STARTUP=%s) ready in %.0f ms", server, mode, (time.perf_counter() - start) * 1000)
 
 
-def finished(alias="default") -> bool:
-    """Whether the start-up step finished in this process (or in the arbiter it was forked from)."""
-    return settings.DBINIT_STARTUP == "off" or alias in _completed
+def finished(alias=None) -> bool:
+    """Whether the start-up step finished in this process (or in the arbiter it was forked from),
+    for ``alias`` or for every alias start-up covers."""
+    from . import routing
+
+    return settings.DBINIT_STARTUP == "off" or all(a in _completed for a in ([alias] if alias else
+                                                                            routing.startup_aliases()))
+
+
+def _reachable(alias):
+    from django.db import connections
+
+    from . import health
+
+    report = health.run(alias, only=["connectivity"], include_config=False,
+                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
+    problems = report.problems("error")
+    if problems:
+        raise _critical(errors.C001, problems[0].id, problems[0].message, problems[0].hint)
+    connections[alias].close()
 
 
 def _critical(code, problem_id, message, hint) -> DbinitError:
@@ -108,7 +137,7 @@ def _check(alias, server):
 SERVER_EXIT_CODE = 3
 
 
-def run_or_exit(alias="default", server="wsgi", exit_code=SERVER_EXIT_CODE) -> None:
+def run_or_exit(alias=None, server="wsgi", exit_code=SERVER_EXIT_CODE) -> None:
     """:func:`run`, turning a critical failure into a message on stderr and a non-zero exit.
 
     WSGI/ASGI workers exit with 3, which gunicorn reads as "worker failed to boot" and stops

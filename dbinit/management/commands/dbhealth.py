@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from dbinit import errors, health, readiness
+from dbinit import errors, health, readiness, routing
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 
@@ -25,6 +25,9 @@ class Command(DbinitCommand):
                             help="Findings at or above this level make the exit status non-zero (default ERROR).")
         parser.add_argument("--check", action="append", choices=list(health.CHECKS), dest="only",
                             help="Run only this check (repeatable).")
+        self.add_all_databases_argument(
+            parser, "Check every alias of DATABASES in dependency order (read-only aliases too, without "
+                    "writing); one report per alias.")
 
         parser.add_argument("--wait", type=float, metavar="SECONDS",
                             help="Instead of the full report, wait up to SECONDS until the database is ready for "
@@ -33,17 +36,24 @@ class Command(DbinitCommand):
                                  "containers that wait for another pod's initdb.")
 
     def handle(self, *args, **options):
-        alias = options["database"]
         if options["wait"] is not None:
-            return self.wait(alias, options["wait"], options["format"])
-        with self.quiet_logger(options["verbosity"]):
-            report = health.run(alias, only=options["only"])
+            return self.wait(options["database"], options["wait"], options["format"])
+        aliases = routing.dependency_order(routing.aliases()) if options["all_databases"] else [options["database"]]
         fail_level = FAIL_LEVELS[options["fail_level"]]
-        failing = report.problems(fail_level) if fail_level != "debug" else report.findings
+        reports, failing = [], []
+        for alias in aliases:
+            with self.quiet_logger(options["verbosity"]):
+                report = health.run(alias, only=options["only"])
+            reports.append(report)
+            failing += report.problems(fail_level) if fail_level != "debug" else report.findings
+            if options["format"] != "json":
+                self.render(report, options["verbosity"])
         if options["format"] == "json":
-            self.write_json(report.as_dict())
-        else:
-            self.render(report, options["verbosity"])
+            if options["all_databases"]:
+                self.write_json({"status": max((r.status for r in reports), key=("ok", "warning", "error").index),
+                                 "databases": [r.as_dict() for r in reports]})
+            else:
+                self.write_json(reports[0].as_dict())
         if failing:
             raise CommandError(
                 f"dbhealth found {len(failing)} problem(s) at or above {options['fail_level']}: "

@@ -5,7 +5,7 @@ import sys
 
 from django.conf import settings
 
-from dbinit import initializer, planning
+from dbinit import initializer, planning, routing
 from dbinit.commandbase import DbinitCommand
 from dbinit.configuration import WELL_KNOWN_PASSWORD
 from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
@@ -30,6 +30,9 @@ class Command(DbinitCommand):
         self.add_no_seed_argument(parser)
         parser.add_argument("--plan", action="store_true",
                             help="Show what would be done (database creation, migrations, seed) and change nothing.")
+        self.add_all_databases_argument(
+            parser, "Initialise every writable alias of DATABASES, the one holding dbinit's and the seed's "
+                    "tables first; read-only aliases (replicas) are listed and skipped. Stops at the first failure.")
 
     def handle(self, *args, **options):
         self.verbosity = options["verbosity"]
@@ -39,19 +42,49 @@ class Command(DbinitCommand):
                 and settings.AISECRETARY_ENV == "production" and not settings.DBINIT_ADMIN_PASSWORD
                 and sys.stdin.isatty()):
             admin_password = self.ask_password()
-        on_event = None if self.json else self.on_event
+        if options["all_databases"]:
+            return self.handle_all(options, admin_password)
         with self.quiet_logger(self.verbosity):
-            if options["plan"]:
-                result = planning.plan(options["database"], seed=options["seed"], on_event=on_event)
-            else:
-                result = initializer.initialize(options["database"], seed=options["seed"], on_event=on_event,
-                                                admin_password=admin_password)
+            result = self.run_one(options["database"], options, admin_password)
         if self.json:
             self.write_json(result.as_dict(include_password=True))
         else:
             self.render_summary(result)
         if result.error:
             self.fail(result.error)
+
+    def run_one(self, alias, options, admin_password):
+        on_event = None if self.json else self.on_event
+        if options["plan"]:
+            return planning.plan(alias, seed=options["seed"], on_event=on_event)
+        return initializer.initialize(alias, seed=options["seed"], on_event=on_event, admin_password=admin_password)
+
+    def handle_all(self, options, admin_password):
+        """--all-databases: each writable alias in dependency order, replicas named and skipped."""
+        writable = [a for a in routing.aliases() if routing.writable(a)]
+        read_only = [a for a in routing.aliases() if a not in writable]
+        results = []
+        for alias in routing.dependency_order(writable):
+            if not self.json and self.verbosity >= 1:
+                self.stdout.write(self.style.MIGRATE_HEADING(f"Database {alias}:"))
+            self.migrate_header = False
+            with self.quiet_logger(self.verbosity):
+                result = self.run_one(alias, options, admin_password)
+            results.append(result)
+            if not self.json:
+                self.render_summary(result)
+            if result.error:
+                break
+        if not self.json and self.verbosity >= 1:
+            for alias in read_only:
+                reason = routing.configured_read_only_reason(alias)
+                self.stdout.write(self.style.NOTICE(f"Database {alias}: skipped, read-only to dbinit ({reason})."))
+        if self.json:
+            self.write_json({"databases": [r.as_dict(include_password=True) for r in results],
+                             "skipped": {a: routing.configured_read_only_reason(a) for a in read_only}})
+        failed = next((r for r in results if r.error), None)
+        if failed:
+            self.fail(failed.error)
 
     def ask_password(self):
         while True:

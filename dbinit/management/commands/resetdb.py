@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from dbinit import errors, reset
+from dbinit import errors, reset, routing
 from dbinit.commandbase import DbinitCommand
 from dbinit.configuration import validate_configuration
 from dbinit.errors import DbinitError
@@ -32,6 +32,11 @@ class Command(DbinitCommand):
         problems = validate_configuration(alias, seed=options["seed"])
         if problems:
             self.fail(problems[0])
+        with self.quiet_logger(options["verbosity"]):
+            try:
+                routing.refuse_read_only(alias, "resetdb")  # a replica: refused before any prompt
+            except DbinitError as exc:
+                self.fail(exc)
         target = reset.describe(alias)
         name = settings.DATABASES[alias]["NAME"]
         production = settings.AISECRETARY_ENV == "production"

@@ -21,5 +21,5 @@ class Command(StaticfilesRunserverCommand):
         # children) and in the child that serves. The child has RUN_MAIN set.
         serving = not options["use_reloader"] or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true"
         if serving:
-            startup.run_or_exit("default", server="runserver", exit_code=1)
+            startup.run_or_exit(server="runserver", exit_code=1)  # every alias of DBINIT_DATABASES
         super().handle(*args, **options)
