@@ -37,8 +37,6 @@ from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
 
-# Fixed 64-bit key of the advisory lock earlier releases took: int.from_bytes(b"dbinit\x00\x01", "big").
-ADVISORY_LOCK_KEY = 0x6462696E69740001
 LEASE_TABLE = "dbinit_lease"
 LEASE_NAME = "initialize"
 LEASE_DDL = (
