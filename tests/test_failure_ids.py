@@ -69,10 +69,12 @@ def test_read_only_sqlite_file(fresh_db, immutable):
 
 @pytest.mark.postgresql_only
 def test_read_only_postgresql_database(fresh_db):
+    """A read-only server is found when connecting (E074, the routing rule's id), before any write fails."""
     fresh_db.create_empty()
     fresh_db.execute(f'ALTER DATABASE "{fresh_db.name}" SET default_transaction_read_only = on')
     proc = manage("initdb", "--noinput", db=fresh_db)
-    assert_clean_failure(proc, "dbinit.E065")
+    assert_clean_failure(proc, "dbinit.E074")
+    assert "(step: connect)" in proc.stderr and "dbinit.E020" not in proc.stderr
 
 
 @pytest.mark.sqlite_only
