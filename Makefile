@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://root@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres bench docs lint clean
+.PHONY: install run test test-sqlite test-postgres bench mutation docs lint clean
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test-postgres: install
 
 bench: install
 	$(PY) bench/bench.py
+
+# Break each promise in tools/mutation.py one at a time; its tests must fail (SQLite, then
+# PostgreSQL at TEST_POSTGRES_URL). Not part of `make test`: several minutes.
+mutation: install
+	TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(PY) tools/mutation.py
 
 docs: install
 	$(PY) manage.py dbinit_docs > docs/error-codes.md

@@ -3,7 +3,11 @@
 The data migration ``0002_seed_system_roles`` calls these with the historical
 model, and dbinit's seeding with the current ones: the domain owns its reference
 rows; the infrastructure imports them. Idempotent by natural key (the slug, the
-group name); a renamed role or an edited group is never changed back.
+group name); a renamed role or an edited group is never changed back. One case is
+not an edit: a role group left with no permission at all (its rows deleted, or the
+group created while the permissions did not exist yet, as after a run killed inside
+post-migrate) gets its role's permissions again; a group holding any permission is
+the operator's and stays as it is.
 """
 
 ADMIN_ROLE = "admin"
@@ -47,6 +51,29 @@ def ensure_system_roles(Role, using="default") -> int:
 def remove_system_roles(Role, using="default"):
     """Reverse of :func:`ensure_system_roles` (leaves roles that users still hold)."""
     Role.objects.using(using).filter(slug__in=[s for s, _, _ in SYSTEM_ROLES], users__isnull=True).delete()
+
+
+def emptied_role_groups(Group, using="default") -> list[str]:
+    """Names of the role groups that exist but hold no permission at all (one query)."""
+    names = [role_group_name(slug) for slug in ROLE_GROUP_PERMISSIONS]
+    return sorted(Group.objects.using(using).filter(name__in=names, permissions__isnull=True)
+                  .values_list("name", flat=True))
+
+
+def restore_emptied_role_groups(Group, Permission, using="default") -> int:
+    """Give each role group with no permission at all its role's permissions; return how many."""
+    emptied = set(emptied_role_groups(Group, using))
+    slugs = {role_group_name(slug): slug for slug in ROLE_GROUP_PERMISSIONS if role_group_name(slug) in emptied}
+    if not slugs:
+        return 0
+    codenames = {c for slug in slugs.values() for c in ROLE_GROUP_PERMISSIONS[slug]}
+    perms = {p.codename: p for p in Permission.objects.using(using).filter(codename__in=codenames)}
+    restored = 0
+    for group in Group.objects.using(using).filter(name__in=slugs):
+        wanted = [perms[c] for c in ROLE_GROUP_PERMISSIONS[slugs[group.name]] if c in perms]
+        group.permissions.set(wanted)
+        restored += bool(wanted)
+    return restored
 
 
 def ensure_role_groups(Group, Permission, Role, using="default") -> int:

@@ -184,6 +184,10 @@ W041 = _e("W041", "Admin uses the well-known password in production",
 W042 = _e("W042", "Optional seed data not seeded",
    "Optional seed data {what} could not be seeded: {reason}.",
    "Run python manage.py dbrepair, or python manage.py initdb after fixing the cause.")
+W043 = _e("W043", "Role group lost its permissions",
+   "Role group(s) hold none of their role's permissions: {groups}.",
+   "Run python manage.py dbrepair: it gives each such group its role's permissions again "
+   "(a group an operator changed in any other way is left alone).", repair="reseed")
 # --- engine specifics --------------------------------------------------
 E050 = _e("E050", "SQLite integrity check failed",
    "PRAGMA quick_check on {path} reported: {reason}.",

@@ -330,7 +330,7 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     from accounts.models import Role
     from tenants.models import Tenant
 
-    from .seeding import SeedState, active_admin_exists
+    from .seeding import SeedState, active_admin_exists, role_groups_without_permissions
 
     name = "seed"
     if not routing.hosts_seed(ctx.alias):
@@ -340,7 +340,13 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
         return [Finding.result(name, errors.I027, status="info")]
     state = SeedState.read(ctx.alias)
-    found = [Finding.problem(name, error, roles=state.roles_missing) for error in state.problems()]
+    # Reference rows that a pending data migration of their app will create are pending, not
+    # missing (as tables in check_schema): the migrations check reports them (W020).
+    found = [Finding.problem(name, error, roles=state.roles_missing)
+             for error in state.problems(pending_apps=ctx.pending_apps)]
+    emptied = role_groups_without_permissions(ctx.alias) if "auth_group_permissions" in tables else []
+    if emptied:
+        found.append(Finding.problem(name, DbinitError(errors.W043, groups=", ".join(emptied)), groups=emptied))
     if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL):
         found.append(Finding.problem(name, DbinitError(errors.W040)))
     elif settings.AISECRETARY_ENV == "production":

@@ -258,7 +258,8 @@ def _lease_lock(connection, deadline, timeout, step, purpose):
             info.contended = True
             logger.info("Waiting for the initialisation lock, held by %s",
                         holder.describe() if holder else "a process that just released it")
-        if time.monotonic() + delay > deadline:
+        now = time.monotonic()
+        if now >= deadline:  # the whole timeout waited out, not up to one poll less
             target = describe_database(connection.settings_dict, connection.alias).target()
             held_by = f" by {holder.describe()}" if holder else ""
             raise DbinitError(errors.E060, step=step, target=target + held_by, timeout=f"{timeout:g}")
@@ -267,7 +268,7 @@ def _lease_lock(connection, deadline, timeout, step, purpose):
         # Give the server connection back while waiting: behind a session-mode pooler with a
         # small pool, waiters that keep theirs starve the holder's heartbeat.
         connection.close()
-        time.sleep(delay)
+        time.sleep(min(delay, deadline - now))
         delay = min(delay * 1.5, MAX_POLL_SECONDS)
     lease = _Lease(connection, token, purpose)
     info.lease = lease
@@ -306,11 +307,12 @@ def _file_lock(connection, deadline, timeout, step, purpose):
                     holder = file_lock_holder(path)
                     logger.info("Waiting for the initialisation lock (%s), held by %s", path,
                                 holder.describe() if holder else "another process")
-                if time.monotonic() + delay > deadline:
+                now = time.monotonic()
+                if now >= deadline:  # the whole timeout waited out, not up to one poll less
                     holder = file_lock_holder(path)
                     held_by = f" by {holder.describe()}" if holder else ""
                     raise DbinitError(errors.E060, step=step, target=f"{path}{held_by}", timeout=f"{timeout:g}") from None
-                time.sleep(delay)  # flock cannot wait with a timeout: poll, backing off to 0.1 s
+                time.sleep(min(delay, deadline - now))  # flock cannot wait with a timeout: poll, backing off to 0.1 s
                 delay = min(delay * 1.5, 0.1)
         os.ftruncate(fd, 0)
         since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")

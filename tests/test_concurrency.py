@@ -1,5 +1,6 @@
 """Eight real processes initialise the same empty database at once; kill -9 at any point is recoverable."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,18 +15,35 @@ pytestmark = pytest.mark.slow
 WORKERS = 8
 
 
-def assert_initialised_once(db):
+CONTENT_TYPES = "SELECT app_label, model FROM django_content_type"
+PERMISSIONS = ("SELECT ct.app_label, ct.model, p.codename FROM auth_permission p "
+               "JOIN django_content_type ct ON ct.id = p.content_type_id")
+GROUP_PERMISSIONS = ("SELECT g.name, p.codename FROM auth_group_permissions gp "
+                     "JOIN auth_group g ON g.id = gp.group_id JOIN auth_permission p ON p.id = gp.permission_id")
+
+
+def post_migrate_rows(db) -> dict[str, list]:
+    """What post-migrate and the seed's role groups leave: content types, permissions, groups' permissions."""
+    return {name: sorted(db.query(sql)) for name, sql in
+            (("content types", CONTENT_TYPES), ("permissions", PERMISSIONS), ("group permissions", GROUP_PERMISSIONS))}
+
+
+def assert_initialised_once(db, reference):
+    """``db`` holds each seeded row once and exactly the post-migrate rows of ``reference`` (made by one initdb)."""
     assert db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'system'") == 1
     assert db.scalar("SELECT COUNT(*) FROM accounts_role") == 3
     assert db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
     assert db.scalar("SELECT COUNT(*) FROM auth_group") == 2
     assert db.query("SELECT app, name FROM django_migrations GROUP BY app, name HAVING COUNT(*) > 1") == []
     assert db.query("SELECT app_label, model FROM django_content_type GROUP BY app_label, model HAVING COUNT(*) > 1") == []
+    expected = post_migrate_rows(reference)
+    assert {k: len(v) for k, v in expected.items()} == {"content types": 11, "permissions": 44, "group permissions": 7}
+    assert post_migrate_rows(db) == expected
     health = manage("dbhealth", db=db)
     assert health.returncode == 0, health.stdout
 
 
-def test_eight_processes_initialise_one_empty_database(fresh_db):
+def test_eight_processes_initialise_one_empty_database(fresh_db, template_db):
     env = subprocess_env(fresh_db, {"DBINIT_CONNECT_TIMEOUT": "30"})
     procs = [subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(WORKERS)]
@@ -38,7 +56,7 @@ def test_eight_processes_initialise_one_empty_database(fresh_db):
     assert sum("created admin:" in out for out in outputs) == 1, outputs
     if fresh_db.engine == "postgresql":  # the race to CREATE DATABASE had one winner
         assert sum("created database" in out for out in outputs) == 1, outputs
-    assert_initialised_once(fresh_db)
+    assert_initialised_once(fresh_db, template_db)
 
 
 @pytest.mark.parametrize("marker", [
@@ -48,7 +66,7 @@ def test_eight_processes_initialise_one_empty_database(fresh_db):
     "Applying sessions.0001_initial...",  # the last migration
     "  seed ",  # after seeding, before verification
 ])
-def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, marker):
+def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, template_db, marker):
     # PostgreSQL: the killed holder's lease lasts 2 s, then the next initdb takes it over.
     env = subprocess_env(fresh_db, {"DBINIT_LOCK_LEASE": "2"})
     proc = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
@@ -64,22 +82,47 @@ def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, 
     assert proc.returncode == -signal.SIGKILL, f"{marker!r} never came: {''.join(seen)}"
     again = manage("initdb", "--noinput", db=fresh_db)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert_initialised_once(fresh_db)
+    assert_initialised_once(fresh_db, template_db)
+
+
+def test_kill_9_inside_post_migrate_is_healed_by_the_next_initdb(fresh_db, template_db):
+    """A run killed between its last migration and the end of post-migrate; the next initdb finishes it."""
+    dying = manage("initdb", "--noinput", db=fresh_db,
+                   env={"DJANGO_SETTINGS_MODULE": "tests.settings.postmigrate_kill", "POSTMIGRATE_KILL": "1"})
+    assert dying.returncode == -signal.SIGKILL, dying.stdout + dying.stderr
+    # Every migration applied and recorded; post-migrate cut short; no run recorded as finished.
+    assert sorted(fresh_db.applied_migrations()) == sorted(template_db.applied_migrations())
+    reference = post_migrate_rows(template_db)
+    partial = post_migrate_rows(fresh_db)
+    assert 0 < len(partial["permissions"]) < len(reference["permissions"])
+    assert partial["group permissions"] == []
+    assert fresh_db.scalar("SELECT COUNT(*) FROM dbinit_initializationrun") == 0
+
+    again = manage("initdb", "--noinput", db=fresh_db)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "post-migrate handlers run" in again.stdout
+    assert_initialised_once(fresh_db, template_db)
+    # Every applied migration has its checksum (dbinit's own receiver ran before the death).
+    assert fresh_db.scalar("SELECT COUNT(*) FROM dbinit_migrationchecksum") == len(fresh_db.applied_migrations())
 
 
 def test_lock_held_too_long_ends_in_its_id(fresh_db):
     """Another process keeps the initialisation lock: initdb waits DBINIT_LOCK_TIMEOUT, then E060 naming it."""
     fresh_db.create_empty()
     with lock_held(fresh_db, host="other-host", pid=4242, step="initdb:migrate"):
-        proc = manage("initdb", "--noinput", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
+        proc = manage("initdb", "--noinput", "--format", "json", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
     assert "initdb:migrate on other-host (pid 4242)" in proc.stderr
     assert proc.returncode == 1
     assert "dbinit.E060" in proc.stderr and "(step: lock)" in proc.stderr
+    # The lock step itself waited out DBINIT_LOCK_TIMEOUT before giving up.
+    lock = next(s for s in json.loads(proc.stdout)["steps"] if s["name"] == "lock")
+    assert (lock["status"], lock["error"]["id"]) == ("failed", "dbinit.E060")
+    assert lock["duration_ms"] >= 1000
     assert "Traceback" not in proc.stderr
     assert manage("initdb", "--noinput", db=fresh_db).returncode == 0
 
 
-def test_holder_killed_while_holding_the_lock_is_taken_over_within_the_lease(fresh_db):
+def test_holder_killed_while_holding_the_lock_is_taken_over_within_the_lease(fresh_db, template_db):
     """kill -9 in the middle of the migrations: the lock's next taker gets it once the lease ran out.
 
     PostgreSQL: the lease (2 s here) is not renewed by a dead process; the waiter takes it over
@@ -105,4 +148,4 @@ def test_holder_killed_while_holding_the_lock_is_taken_over_within_the_lease(fre
         assert "Took over the initialisation lock from initdb:migrate on " in taker.stderr
         assert f"(pid {holder.pid})" in taker.stderr
         assert fresh_db.query("SELECT pid FROM dbinit_lease") == []
-    assert_initialised_once(fresh_db)
+    assert_initialised_once(fresh_db, template_db)

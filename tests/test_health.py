@@ -90,6 +90,10 @@ def delete_member_role(db):
     db.execute("DELETE FROM accounts_role WHERE slug = 'member'")
 
 
+def empty_role_groups(db):
+    db.execute("DELETE FROM auth_group_permissions")
+
+
 def delete_admin_and_tenant(db):
     db.execute("DELETE FROM accounts_user", "DELETE FROM tenants_tenant WHERE slug = 'system'")
 
@@ -113,6 +117,7 @@ DAMAGES = {
     "record_without_file": (record_missing_migration, "dbinit.W021", "warning", "--prune", 200),
     "missing_role": (delete_member_role, "dbinit.E041", "error", "dbrepair", 500),
     "missing_tenant": (delete_admin_and_tenant, "dbinit.E040", "error", "initdb", 500),
+    "emptied_role_groups": (empty_role_groups, "dbinit.W043", "warning", "dbrepair", None),
     "edited_migration": (edit_checksum, "dbinit.W023", "warning", "git checkout", None),
     "failed_last_run": (record_failed_run, "dbinit.W061", "warning", "initdb", None),
 }
@@ -186,8 +191,12 @@ def test_pending_migrations_are_a_warning(fresh_db):
     assert manage("migrate", "accounts", "0001", db=fresh_db).returncode == 0
     proc, data = health_json(fresh_db)
     reported = finding(data, "dbinit.W020")
+    assert reported["status"] == "warning"
     assert "initdb" in reported["hint"]
     assert "dbinit.E030" not in {c["id"] for c in data["checks"]}  # pending, not damaged
+    assert data["status"] == "warning"
+    assert proc.returncode == 0  # a warning; --fail-level WARNING makes it fail
+    assert dbhealth(fresh_db, "--fail-level", "WARNING").returncode == 1
 
 
 def test_missing_database_says_run_initdb(fresh_db):
@@ -205,7 +214,11 @@ def test_corrupt_sqlite_file_is_reported_and_untouched(initialized_db):
     corrupted = initialized_db.path.read_bytes()
     proc, report = health_json(initialized_db)
     assert proc.returncode == 1
-    assert {c["id"] for c in report["checks"]} & {"dbinit.E050", "dbinit.E015", "dbinit.E019"}
+    # The header page is intact, so the file opens; the first read of a garbage page fails with
+    # "database disk image is malformed": E015, and nothing else, whichever check reads first.
+    assert finding(report, "dbinit.E015")["status"] == "error"
+    assert {c["id"] for c in report["checks"] if c["status"] in ("error", "critical")} == {"dbinit.E015"}
+    assert report["status"] == "error"
     assert initialized_db.path.read_bytes() == corrupted
 
 
@@ -227,3 +240,15 @@ def test_plain_migrate_records_checksums_too(fresh_db):
     fresh_db.execute("UPDATE dbinit_migrationchecksum SET checksum = 'x' WHERE app = 'accounts' AND name = '0001_initial'")
     proc, data = health_json(fresh_db)
     assert "accounts.0001_initial" in finding(data, "dbinit.W023")["message"]
+
+
+def test_a_model_the_router_keeps_elsewhere_is_not_expected(fresh_db):
+    """dbinit asks the router: a model it keeps out of this database is neither created nor missed."""
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings.routed"}
+    init = manage("initdb", "--noinput", db=fresh_db, env=env)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "checksumapp_entry" not in fresh_db.tables()
+    assert ("checksumapp", "0001_initial") in fresh_db.applied_migrations()  # recorded, as migrate does
+    proc, data = health_json(fresh_db, env=env)
+    assert proc.returncode == 0 and data["status"] == "ok", data
+    assert [c["id"] for c in data["checks"] if c["check"] == "schema"] == ["dbinit.I004"]

@@ -31,10 +31,9 @@ def data_counts(db):
 
 
 def fingerprint(db):
-    """What a dry run must leave identical: the file's bytes, or the catalogue and every row count."""
-    if db.engine == "sqlite":
-        return hashlib.sha256(db.path.read_bytes()).hexdigest()
-    return ({t: sorted(db.columns(t)) for t in db.tables()}, sorted(db.applied_migrations()), db.row_counts())
+    """What a dry run must leave identical: every table's columns, rows and content; on SQLite the file's bytes too."""
+    shared = db.fingerprint()
+    return (shared, hashlib.sha256(db.path.read_bytes()).hexdigest()) if db.engine == "sqlite" else shared
 
 
 def repair_json(db, *args, env=None):
@@ -50,6 +49,17 @@ def assert_healthy(db):
 
 def test_populated_database_holds_the_users(populated_db):
     assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user") == POPULATED_USERS + 1
+
+
+def test_fingerprint_sees_an_updated_row(populated_db):
+    """The helper the dry-run test trusts: one updated value, same counts and columns, another fingerprint."""
+    before = populated_db.fingerprint()
+    populated_db.execute("UPDATE accounts_role SET description = 'edited' WHERE slug = 'member'")
+    after = populated_db.fingerprint()
+    assert after["tables"]["accounts_role"]["rows"] == before["tables"]["accounts_role"]["rows"]
+    assert after["tables"]["accounts_role"]["content"] != before["tables"]["accounts_role"]["content"]
+    after["tables"]["accounts_role"]["content"] = before["tables"]["accounts_role"]["content"]
+    assert after == before
 
 
 def test_dry_run_changes_nothing(populated_db):
@@ -76,6 +86,49 @@ def test_reseeds_missing_rows_with_initdb_seeding(populated_db):
     assert after.pop("accounts_role") == before.pop("accounts_role") + 1
     assert after == before
     assert_healthy(populated_db)
+
+
+GROUP_PERMISSIONS = ("SELECT g.name, p.codename FROM auth_group_permissions gp JOIN auth_group g ON g.id = gp.group_id "
+                     "JOIN auth_permission p ON p.id = gp.permission_id")
+
+
+def test_role_groups_that_lost_their_permissions_are_reported_and_restored(populated_db):
+    seeded = sorted(populated_db.query(GROUP_PERMISSIONS))
+    assert len(seeded) == 7
+    populated_db.execute("DELETE FROM auth_group_permissions")
+    code, report = health(populated_db)
+    seed = [c for c in report["checks"] if c["check"] == "seed"]
+    assert [(c["id"], c["status"], c["message"]) for c in seed] == [
+        ("dbinit.W043", "warning", "Role group(s) hold none of their role's permissions: Role: manager, Role: member.")]
+    assert "python manage.py dbrepair" in seed[0]["hint"]
+    assert code == 0  # a warning
+    before = data_counts(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [(a["action"], a["fixes"], a["status"]) for a in result["actions"]] == [("reseed", "dbinit.W043", "done")]
+    assert sorted(populated_db.query(GROUP_PERMISSIONS)) == seeded
+    after = data_counts(populated_db)
+    assert after.pop("auth_group_permissions") == 7
+    before.pop("auth_group_permissions")
+    assert after == before
+    assert_healthy(populated_db)
+
+
+def test_a_role_group_an_operator_changed_is_left_alone(populated_db):
+    """Only a group left with no permission at all is restored; one with any permission is the operator's."""
+    populated_db.execute(
+        "DELETE FROM auth_group_permissions WHERE group_id = (SELECT id FROM auth_group WHERE name = 'Role: manager')",
+        "DELETE FROM auth_group_permissions WHERE group_id = (SELECT id FROM auth_group WHERE name = 'Role: member') "
+        "AND permission_id = (SELECT id FROM auth_permission WHERE codename = 'view_role')")
+    code, report = health(populated_db)
+    assert [c["message"] for c in report["checks"] if c["id"] == "dbinit.W043"] == [
+        "Role group(s) hold none of their role's permissions: Role: manager."]
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = sorted(populated_db.query(GROUP_PERMISSIONS))
+    assert [c for g, c in rows if g == "Role: manager"] == sorted(
+        ["view_tenant", "view_user", "add_user", "change_user", "view_role"])
+    assert [c for g, c in rows if g == "Role: member"] == ["view_tenant"]
 
 
 def test_recreates_a_deleted_admin_and_system_tenant(populated_db):

@@ -4,10 +4,11 @@ import json
 import sqlite3
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.support.databases import POPULATED_USERS, ScratchDatabase, manage
+from tests.support.databases import POPULATED_USERS, ScratchDatabase, manage, postgres_server_url
 
 PRODUCTION = {"AISECRETARY_ENV": "production", "SECRET_KEY": "p" * 50, "DBINIT_ADMIN_PASSWORD": "Str0ng-and-long"}
 
@@ -52,6 +53,25 @@ def test_development_asks_and_no_means_no(populated_db):
     assert populated_db.row_counts() == before
 
 
+def users_in_backup(engine, backup) -> int:
+    """Users in a backup file: the SQLite copy opened as it is, or the pg_dump restored into a scratch database."""
+    if engine == "sqlite":
+        conn = sqlite3.connect(backup)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM accounts_user").fetchone()[0]
+        finally:
+            conn.close()
+    restored = ScratchDatabase(engine="postgresql", url="", name=f"dbinit_r_{uuid.uuid4().hex[:10]}",
+                               server_url=postgres_server_url())
+    restored.create_empty()
+    try:
+        subprocess.run(["pg_restore", "-h", "127.0.0.1", "-U", "root", "-d", restored.name, backup], check=True,
+                       capture_output=True)
+        return users(restored)
+    finally:
+        restored.drop()
+
+
 def test_development_reset_leaves_a_usable_backup(populated_db):
     proc = resetdb(populated_db, input="yes\n", env={"DBINIT_LOG_LEVEL": "WARNING"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -60,29 +80,20 @@ def test_development_reset_leaves_a_usable_backup(populated_db):
     assert users(populated_db) == 1
     assert populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'acme'") == 0
     # The backup holds every row the database had.
-    if populated_db.engine == "sqlite":
-        conn = sqlite3.connect(backup)
-        try:
-            assert conn.execute("SELECT COUNT(*) FROM accounts_user").fetchone()[0] == POPULATED_USERS + 1
-        finally:
-            conn.close()
-    else:
-        restored = ScratchDatabase(engine="postgresql", url="", name=f"dbinit_r_{uuid.uuid4().hex[:10]}",
-                                   server_url=populated_db.server_url)
-        restored.create_empty()
-        try:
-            subprocess.run(["pg_restore", "-h", "127.0.0.1", "-U", "root", "-d", restored.name, backup], check=True,
-                           capture_output=True)
-            assert users(restored) == POPULATED_USERS + 1
-        finally:
-            restored.drop()
+    assert users_in_backup(populated_db.engine, backup) == POPULATED_USERS + 1
 
 
-def test_noinput_json_names_the_backup(populated_db):
-    proc = resetdb(populated_db, "--noinput", "--format", "json")
+def test_noinput_json_names_the_backup(populated_db, tmp_path):
+    folder = tmp_path / "backups"
+    proc = resetdb(populated_db, "--noinput", "--format", "json", env={"DBINIT_BACKUP_DIR": str(folder)})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["backup"] and result["initdb"]["status"] == "ok"
+    assert result["initdb"]["status"] == "ok"
+    backup = Path(result["backup"])
+    assert backup.parent == folder and backup.is_file()
+    assert sorted(folder.iterdir()) == [backup]
+    assert users_in_backup(populated_db.engine, backup) == POPULATED_USERS + 1
+    assert users(populated_db) == 1
 
 
 @pytest.mark.sqlite_only
@@ -96,8 +107,14 @@ def test_sqlite_file_is_moved_never_deleted_even_with_no_backup(populated_db):
 
 
 @pytest.mark.postgresql_only
-def test_postgres_no_backup_skips_pg_dump(populated_db):
-    proc = resetdb(populated_db, "--noinput", "--no-backup")
-    assert proc.returncode == 0
+def test_postgres_no_backup_skips_pg_dump(populated_db, tmp_path):
+    folder = tmp_path / "backups"
+    proc = resetdb(populated_db, "--noinput", "--no-backup", env={"DBINIT_BACKUP_DIR": str(folder)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--no-backup: no backup was taken" in proc.stdout
     assert "Backup:" not in proc.stdout
+    assert not folder.exists()  # no dump written, not even the folder
+    # The reset happened: the factories' tenant and users are gone, the seed is back.
+    assert users(populated_db) == 1
+    assert populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'acme'") == 0
+    assert populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE slug = 'system'") == 1

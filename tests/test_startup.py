@@ -51,6 +51,16 @@ def stop(proc):
     return out, err
 
 
+def exits_by_itself(proc, timeout=60):
+    """(out, err) of a server that must stop on its own; one still running after ``timeout`` is a failure,
+    and is killed with its process group (nothing is left running)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = stop(proc)
+        pytest.fail(f"still running after {timeout} s instead of refusing to start:\n{err[-2000:]}")
+
+
 def test_runserver_initialises_once_in_the_serving_process(fresh_db):
     port = free_port()
     proc = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], fresh_db,
@@ -67,12 +77,15 @@ def test_runserver_initialises_once_in_the_serving_process(fresh_db):
 
 
 def test_runserver_check_mode_refuses_a_database_with_pending_migrations(fresh_db):
+    fresh_db.create_empty()
+    assert python("manage.py", "migrate", "accounts", "0001", db=fresh_db).returncode == 0
     port = free_port()
     proc = start([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], fresh_db,
                  {"DBINIT_STARTUP": "check", "DBINIT_CONNECT_TIMEOUT": "1"})
-    out, err = proc.communicate(timeout=60)
+    out, err = exits_by_itself(proc)
     assert proc.returncode == 1
-    assert "dbinit.C00" in err
+    assert "dbinit.C002" in err and "dbinit.W020" in err
+    assert "dbinit.E009" not in err
     assert "Traceback" not in err
     assert "Starting development server" not in out + err
 
@@ -160,7 +173,7 @@ def test_gunicorn_refuses_to_start_on_a_broken_database(initialized_db):
     port = free_port()
     proc = start([sys.executable, "-m", "gunicorn", "-c", "/dev/null", "aisecretary.wsgi", "-w", "2",
                   "-b", f"127.0.0.1:{port}"], initialized_db, {"DBINIT_STARTUP": "check"})
-    out, err = proc.communicate(timeout=90)
+    out, err = exits_by_itself(proc, timeout=90)
     # The workers exit 3, gunicorn's "Worker failed to boot": the arbiter halts instead of respawning
     # them (communicate() returned). The arbiter exits 3, or 1 when two workers fail at once and
     # its own halt re-raises (a race inside gunicorn 27, with its traceback, not ours).
@@ -185,10 +198,13 @@ def test_uvicorn_stops_instead_of_serving_a_broken_database(initialized_db):
     initialized_db.drop_table("django_session")
     single = start([sys.executable, "-m", "uvicorn", "aisecretary.asgi:application", "--port", str(free_port())],
                    initialized_db, {"DBINIT_STARTUP": "check"})
-    out, err = single.communicate(timeout=60)
+    out, err = exits_by_itself(single)
     assert single.returncode == 3 and "dbinit.C002" in err and "dbinit.E030" in err
     workers = start([sys.executable, "-m", "uvicorn", "aisecretary.asgi:application", "--workers", "2",
                      "--port", str(free_port())], initialized_db, {"DBINIT_STARTUP": "check"})
-    out, err = workers.communicate(timeout=60)  # the supervisor stops by itself: no half-started fleet
+    out, err = exits_by_itself(workers)  # the supervisor stops by itself: no half-started fleet
     assert "failed to start, stopping the parent process" in err
-    assert "dbinit.C002" in err
+    assert "dbinit.C002" in err and "dbinit.E030" in err
+    # The worker exits 3, but uvicorn 0.54's supervisor itself then exits 0 (its choice, not ours;
+    # the README says so). If uvicorn starts passing the failure on, update the README.
+    assert workers.returncode == 0

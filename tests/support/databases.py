@@ -8,6 +8,7 @@ go through Django (so a test can damage and inspect it for real).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -170,6 +171,23 @@ class ScratchDatabase:
     def row_counts(self) -> dict[str, int]:
         """Rows in every table: what a test compares before and after to prove nothing was lost."""
         return {t: self.scalar(f'SELECT COUNT(*) FROM "{t}"') for t in sorted(self.tables())}
+
+    def content_hash(self, table: str) -> str:
+        """A digest of every row of ``table``, whatever order the engine returns them in."""
+        if self.engine == "postgresql":
+            # Row to text on the server: one value back, whatever the table's size.
+            return self.scalar(f"SELECT md5(COALESCE(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
+                               f'FROM "{table}" t')
+        rows = sorted(repr(row) for row in self.query(f'SELECT * FROM "{table}"'))
+        return hashlib.md5("\n".join(rows).encode()).hexdigest()
+
+    def fingerprint(self) -> dict:
+        """What "changed nothing" means: every table's columns, row count and content, and the applied migrations."""
+        return {
+            "tables": {t: {"columns": sorted(self.columns(t)), "rows": self.scalar(f'SELECT COUNT(*) FROM "{t}"'),
+                           "content": self.content_hash(t)} for t in sorted(self.tables())},
+            "migrations": sorted(self.applied_migrations()),
+        }
 
     def drop_table(self, table: str):
         self.execute(f'DROP TABLE "{table}"' + (" CASCADE" if self.engine == "postgresql" else ""))
