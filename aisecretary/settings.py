@@ -85,6 +85,9 @@ DBINIT_CONNECT_TIMEOUT = conf.parse_seconds(
 DBINIT_LOCK_TIMEOUT = conf.parse_seconds(
     "DBINIT_LOCK_TIMEOUT", env.str("DBINIT_LOCK_TIMEOUT", default=None), 300.0
 )
+# PostgreSQL's lock is a lease: a holder that died is taken over at most this long after its
+# last heartbeat (every third of it). See README, "How the initialisation lock works".
+DBINIT_LOCK_LEASE = conf.parse_seconds("DBINIT_LOCK_LEASE", env.str("DBINIT_LOCK_LEASE", default=None), 30.0)
 DBINIT_STARTUP = conf.parse_choice(
     "DBINIT_STARTUP",
     env.str("DBINIT_STARTUP", default=None),

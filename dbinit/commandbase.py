@@ -24,6 +24,18 @@ class DbinitCommand(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text",
                             help="Output as readable text (default) or as one JSON document.")
 
+    def execute(self, *args, **options):
+        """Run the command with its PostgreSQL connections named ``dbinit@HOST:PID/COMMAND``."""
+        from django.db import connections
+
+        from .database import application_name
+
+        alias = options.get("database") or DEFAULT_DB_ALIAS
+        if alias not in connections.settings:
+            return super().execute(*args, **options)
+        with application_name(alias, self.__module__.rsplit(".", 1)[-1]):
+            return super().execute(*args, **options)
+
     @staticmethod
     def add_all_databases_argument(parser, help):
         parser.add_argument("--all-databases", action="store_true", help=help)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,19 @@ _PATTERNS = [
     ("invalid integer value", errors.E018, False),
     ("invalid value for parameter", errors.E018, False),
     ("database is locked", errors.E014, False),
+    # Deployment topologies (issue 12): full disks, read-only databases, lost connections, poolers.
+    ("database or disk is full", errors.E064, False),
+    ("no space left on device", errors.E064, False),
+    ("could not extend file", errors.E064, False),
+    ("attempt to write a readonly database", errors.E065, False),
+    ("read-only transaction", errors.E065, False),
+    ("connection already closed", errors.E066, False),
+    ("terminating connection due to administrator command", errors.E066, False),
+    ("connection to server was lost", errors.E066, False),
+    ("server login has been failing", errors.E010, True),  # PgBouncer's server_login_retry
+    ("query_wait_timeout", errors.E010, True),
+    ("no more connections allowed", errors.E010, True),
+    ("pgbouncer cannot connect to server", errors.E010, True),
     ("file is not a database", errors.E015, False),
     ("database disk image is malformed", errors.E015, False),
     ("unable to open database file", errors.E016, False),
@@ -70,8 +85,19 @@ def error_text(exc: BaseException, with_type=False) -> str:
     return scrub(line)
 
 
+# Failures of the database's surroundings (the file, the disk, the server, the connection), not of a
+# migration or of the seed data: a step reports them under their own id, with their own fix.
+ENVIRONMENT_ERRORS = {e.id for e in (errors.E010, errors.E014, errors.E015, errors.E064, errors.E065, errors.E066)}
+
+# Steps that are about reaching the server: "unreachable" (E010) there, "lost" (E066) anywhere else.
+CONNECTING_STEPS = {"connect", "database", "health", "readiness"}
+
+
 def classify(exc: BaseException, alias: str = "default", step: str | None = None, timeout: float | None = None):
-    """Return ``(DbinitError, retryable)`` for a driver or Django database error."""
+    """Return ``(DbinitError, retryable)`` for a driver or Django database error (any class: InterfaceError too).
+
+    ``timeout``: how long the caller really waited (E010 names it).
+    """
     from django.conf import settings
 
     desc = describe_database(connections[alias].settings_dict, alias)
@@ -89,12 +115,14 @@ def classify(exc: BaseException, alias: str = "default", step: str | None = None
                     code = errors.E013
                 else:
                     continue
+            if code is errors.E010 and step and step not in CONNECTING_STEPS and not step.startswith("health"):
+                code, retryable = errors.E066, False  # it was connected: the connection died under a step
             return DbinitError(code, step=step, **ctx), retryable
     return DbinitError(errors.E019, step=step, **ctx), False
 
 
 def _seconds(value: float) -> str:
-    return f"{value:g}"
+    return f"{round(value, 1):g}"
 
 
 def is_missing_database(error: DbinitError) -> bool:
@@ -140,6 +168,35 @@ def ensure_sqlite_folder(path: Path, step="database") -> bool:
     return True
 
 
+# --- naming dbinit's connections ---------------------------------------------------------
+@contextmanager
+def application_name(alias: str, purpose: str):
+    """PostgreSQL connections opened inside this block are named ``dbinit@HOST:PID/purpose``.
+
+    ``pg_stat_activity`` (and PgBouncer's ``SHOW CLIENTS``) then say which host and process an
+    initialisation connection belongs to. The name is a connection option, sent when the
+    connection opens (a ``SET`` would leak to other clients through a transaction pooler), and
+    restored afterwards so the connections a server opens for requests keep their own name.
+    """
+    settings_dict = connections[alias].settings_dict
+    if "postgresql" not in settings_dict.get("ENGINE", ""):
+        yield
+        return
+    options = settings_dict.setdefault("OPTIONS", {})
+    previous = options.get("application_name", _UNSET)
+    options["application_name"] = f"dbinit@{socket.gethostname()}:{os.getpid()}/{purpose}"[:63]
+    try:
+        yield
+    finally:
+        if previous is _UNSET:
+            options.pop("application_name", None)
+        else:
+            options["application_name"] = previous
+
+
+_UNSET = object()
+
+
 # --- connecting ------------------------------------------------------------------------
 @dataclass
 class ConnectionInfo:
@@ -155,7 +212,8 @@ def connect(alias="default", timeout: float | None = None, step="connect") -> Co
 
     timeout = settings.DBINIT_CONNECT_TIMEOUT if timeout is None else timeout
     connection = connections[alias]
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay, attempts = 0.1, 0
     while True:
         attempts += 1
@@ -170,12 +228,13 @@ def connect(alias="default", timeout: float | None = None, step="connect") -> Co
             break
         except DjangoDatabaseError as exc:
             _close_quietly(connection)
-            error, retryable = classify(exc, alias, step, timeout)
+            error, retryable = classify(exc, alias, step, time.monotonic() - started)
             remaining = deadline - time.monotonic()
             if not retryable or remaining <= 0:
                 raise error from None
             pause = min(delay, remaining)
-            logger.info("Database %s not reachable yet (%s); retry %d in %.1fs",
+            # A warning: shown at initdb's default verbosity, so a wait never looks like a hang.
+            logger.warning("Database %s not reachable yet (%s); retry %d in %.1fs",
                         error.context["target"], error.context["reason"], attempts, pause)
             time.sleep(pause)
             delay = min(delay * 2, 2.0)

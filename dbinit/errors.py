@@ -275,8 +275,9 @@ E060 = _e("E060", "Initialisation lock timeout",
    "(python manage.py dbhealth shows the holder); raise DBINIT_LOCK_TIMEOUT if "
    "initialisation is just slow.")
 W060 = _e("W060", "Stale initialisation lock",
-   "The initialisation lock is held by {holder}, idle for {idle}s.",
-   "Run python manage.py dbrepair to release it, after making sure no initdb is running.",
+   "The initialisation lock is held by {holder}, whose lease expired {idle}s ago (it died).",
+   "Nothing is required: the next initdb or server start takes the lock over. "
+   "python manage.py dbrepair deletes it now.",
    repair="release_lock")
 W061 = _e("W061", "Last initialisation failed",
    "The last initdb run ({when}, on {host}) ended with {outcome}.",
@@ -284,6 +285,44 @@ W061 = _e("W061", "Last initialisation failed",
 W062 = _e("W062", "Database not initialised by initdb",
    "No initdb run is recorded for this database.",
    "Run python manage.py initdb.")
+# --- deployment topologies (poolers, pre-fork servers, probes, rolling deploys) ---
+E061 = _e("E061", "Duplicate migration records",
+   "django_migrations records {count} migration(s) more than once: {migrations}.",
+   "Run python manage.py dbrepair: it deletes the later copies and keeps the earliest "
+   "record of each migration (nothing is migrated again).",
+   repair="remove_duplicate_records")
+W063 = _e("W063", "Database ahead of this release",
+   "The database has {count} migration(s) this release does not know: {migrations}.",
+   "Nothing to do during a rolling deploy (a newer release migrated it; this one still "
+   "serves). Otherwise deploy the release that has these migrations; never roll the "
+   "database back by hand.")
+E062 = _e("E062", "Database not ready",
+   "The database did not become ready within {timeout}s: {reason}.",
+   "Run python manage.py initdb (or wait for the release job that runs it), then check "
+   "again; python manage.py dbhealth says what is missing.")
+E063 = _e("E063", "Lock file or folder not writable",
+   "The initialisation lock file {path} cannot be created or opened: {reason}.",
+   "Make the database folder writable by the user running the server (chown/chmod), or "
+   "point DATABASE_URL at a folder it may write.")
+E064 = _e("E064", "Disk full",
+   "The database could not write during {during}: {reason}.",
+   "Free disk space on the database's volume (or grow it), then run python manage.py "
+   "initdb again; it carries on where it stopped.")
+E065 = _e("E065", "Database is read-only",
+   "The database refused a write during {during}: {reason}.",
+   "Point DATABASE_URL at the primary (not a read replica / hot standby), make the SQLite "
+   "file and its folder writable, or clear default_transaction_read_only for the role.")
+E066 = _e("E066", "Connection lost",
+   "The connection to {target} was lost during {during}: {reason}.",
+   "Check that the database server is running (it may have restarted or been shut down), "
+   "then run the command again; initdb carries on where it stopped.")
+E067 = _e("E067", "New database not reachable yet through a pooler",
+   "The database {name!r} was just created, but connecting to it through {target} failed for "
+   "{timeout}s: {reason}.",
+   "A pooler such as PgBouncer refuses logins to a database for server_login_retry (15 s by "
+   "default) after one failed because it did not exist yet: run initdb again (the database "
+   "is there now), raise DBINIT_CONNECT_TIMEOUT above server_login_retry (for example 30), "
+   "or create the database before the first connection through the pooler.")
 # --- destructive commands ---------------------------------------------
 E070 = _e("E070", "Refused in production",
    "{command} is destructive and AISECRETARY_ENV=production; it needs --force.",
@@ -395,6 +434,8 @@ I018 = _e("I018", "Committed snapshot",
 I022 = _e("I022", "Schema constructs not judged",
    "Checked for their table and columns only (dbinit cannot judge the rest): {items}.",
    "Nothing to do; check these by hand if you suspect damage.")
+I013 = _e("I013", "Ready", "The database is reachable, migrated for this release and seeded.", "Nothing to do.")
+I014 = _e("I014", "Start-up finished", "The start-up step finished in this process.", "Nothing to do.")
 I026 = _e("I026", "No migration checksums yet", "No checksums recorded yet.",
    "Nothing to do: initdb and migrate record them as they apply migrations.")
 I027 = _e("I027", "Seed data not checked", "Seed data not checked: its tables are not there yet.",

@@ -267,13 +267,18 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
 def check_migrations(ctx: HealthContext) -> list[Finding]:
     from django.db.migrations.exceptions import InconsistentMigrationHistory
 
-    from .migrations_state import label, records_missing_on_disk
+    from .migrations_state import duplicate_records, label, records_missing_on_disk
 
     name = "migrations"
     if ctx.verified:
         return [Finding.result(name, errors.I016, fingerprint=ctx.verified.short)]
     loader = ctx.executor.loader
     found = []
+    duplicates = duplicate_records(ctx.connection)
+    if duplicates:
+        described = [f"{key} ({copies} records)" for key, copies in duplicates.items()]
+        found.append(Finding.problem(name, DbinitError(errors.E061, count=len(duplicates), migrations=_short(described)),
+                                     records=sorted(duplicates)))
     try:
         loader.check_consistent_history(ctx.connection)
     except InconsistentMigrationHistory as exc:
@@ -477,23 +482,19 @@ def check_environment(ctx: HealthContext) -> list[Finding]:
 
 
 def check_lock(ctx: HealthContext) -> list[Finding]:
-    from .locking import advisory_lock_holder, file_lock_holder, is_stale
+    from .locking import current_holder
 
     name = "lock"
-    conn = ctx.connection
-    if conn.vendor == "postgresql":
-        holder = advisory_lock_holder(conn)
-        if holder is None:
-            return [Finding.result(name, errors.I010)]
-        if is_stale(holder):
-            error = DbinitError(errors.W060, holder=f"backend pid {holder['pid']}", idle=f"{holder['idle_seconds']:.0f}")
-            return [Finding.problem(name, error, pid=holder["pid"])]
-        return [Finding.result(name, errors.I028, status="info",
-                               holder=f"backend pid {holder['pid']}, {holder['state']}")]
-    pid = file_lock_holder(conn)
-    if pid is None:
+    holder = current_holder(ctx.connection)
+    if holder is None:
         return [Finding.result(name, errors.I010)]
-    return [Finding.result(name, errors.I028, status="info", holder=f"pid {pid}")]
+    if holder.expired:
+        # Its holder died: the next initdb takes it over by itself; dbrepair may also delete it.
+        error = DbinitError(errors.W060, holder=holder.describe(), idle=f"{-holder.expires_in:.0f}")
+        return [Finding.problem(name, error, holder=holder.as_dict())]
+    finding = Finding.result(name, errors.I028, status="info", holder=holder.describe())
+    finding.context["holder"] = holder.as_dict()
+    return [finding]
 
 
 def check_snapshot(ctx: HealthContext) -> list[Finding]:

@@ -13,7 +13,7 @@ import os
 import socket
 from datetime import UTC, datetime
 
-from django.db import DatabaseError
+from django.db import DatabaseError, Error
 
 logger = logging.getLogger("dbinit")
 
@@ -63,5 +63,5 @@ def record_run(alias, result, started, trigger):
         )
         # Every worker start adds a run: keep the newest HISTORY_KEPT (a primary-key range delete).
         InitializationRun.objects.using(alias).filter(id__lte=run.id - HISTORY_KEPT).delete()
-    except DatabaseError as exc:  # e.g. the dbinit table is not there yet; never fail the run for it
+    except Error as exc:  # e.g. the dbinit table is not there yet, or the connection died; never fail the run for it
         logger.debug("Initialisation run not recorded: %s", exc)

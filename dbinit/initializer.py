@@ -15,7 +15,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import Error as DriverError  # DatabaseError and InterfaceError ("connection already closed")
+from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
@@ -82,7 +83,7 @@ def run_step(result, name, function, *, alias, on_event) -> StepResult:
     except DbinitError as exc:
         exc.step = exc.step or name
         step.error, step.status = exc, FAILED
-    except DatabaseError as exc:
+    except DriverError as exc:
         step.error, _ = db.classify(exc, alias, name)
         step.status = FAILED
     step.duration_ms = (time.perf_counter() - start) * 1000
@@ -119,6 +120,8 @@ class Initializer:
         self.generate_password = generate_password
         self.environment = settings.AISECRETARY_ENV
         self.connection_info = None  # from the database step, when it had to connect
+        self.database_created = False  # this run created the PostgreSQL database
+        self.lock_info = None  # while held: tells waiters and dbhealth which step the holder is in
         self.connected = False
         self.executor = None
         self.plan = None
@@ -137,7 +140,11 @@ class Initializer:
                  ("connect", self.step_connect), ("lock", self.step_lock), ("migrate", self.step_migrate),
                  ("seed", self.step_seed), ("verify", self.step_verify))
         with ExitStack() as self.stack:
+            if self.alias in connections.settings:  # an unknown alias is the configuration step's E008
+                self.stack.enter_context(db.application_name(self.alias, self.trigger))
             for name, function in steps:
+                if self.lock_info is not None:
+                    self.lock_info.set_step(f"{self.trigger}:{name}")
                 step = run_step(self.result, name, function, alias=self.alias, on_event=self.on_event)
                 if step.error:
                     break
@@ -145,7 +152,7 @@ class Initializer:
             error = self.result.error
             # Recorded while still holding the lock: a process that waited for it then sees a
             # finished run and has nothing left to do.
-            if self.connected and not (error and error.code in (errors.E014.id, errors.E010.id)):
+            if self.connected and not (error and error.code in (errors.E014.id, errors.E010.id, errors.E066.id)):
                 if not error and not self.fingerprint:
                     fingerprint.remember(self.connection)
                 history.record_run(self.alias, self.result, started, self.trigger)
@@ -204,6 +211,7 @@ class Initializer:
                 raise
             self.database_missing = True
             created, self.template = templates.create_postgres_database(self.alias)
+            self.database_created = created
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
                             else f"database {self.result.database.name!r} created by another process")
@@ -212,7 +220,14 @@ class Initializer:
             step.detail = self.template.as_dict()
 
     def step_connect(self, step):
-        info = self.connection_info or db.connect(self.alias)
+        try:
+            info = self.connection_info or db.connect(self.alias)
+        except DbinitError as exc:
+            if self.database_created and exc.code == errors.E010.id:
+                # The login that found the database missing makes a pooler wait before the next one.
+                raise DbinitError(errors.E067, name=self.result.database.name, target=exc.context["target"],
+                                  timeout=exc.context["timeout"], reason=exc.context["reason"]) from None
+            raise
         self.connected = True
         db.check_server_version(self.connection)
         step.summary = f"{info.vendor} {info.version}, {info.round_trip_ms:.1f} ms round trip"
@@ -234,7 +249,9 @@ class Initializer:
                 step.status, step.summary = SKIPPED, "nothing to do"
                 return
         info = self.stack.enter_context(initialization_lock(
-            self.connection, settings.DBINIT_LOCK_TIMEOUT, already_done=self._done_as_last_verified))
+            self.connection, settings.DBINIT_LOCK_TIMEOUT, purpose=self.trigger,
+            already_done=self._done_as_last_verified))
+        self.lock_info = info
         step.summary = f"{info.kind}" + (f", waited {info.waited_ms:.0f} ms" if info.contended else "")
         step.detail = {"kind": info.kind, "waited_ms": round(info.waited_ms, 1), "contended": info.contended,
                        "done_by_holder": info.done_by_holder}

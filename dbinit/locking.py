@@ -1,21 +1,35 @@
 """The cross-process initialisation lock.
 
-PostgreSQL: a session advisory lock on a fixed key, so every process that
-initialises the same database queues on it and the server releases it if a
-process dies. Behind PgBouncer this needs session pooling (transaction
-pooling would hand the lock's session to someone else).
+PostgreSQL: a lease row in ``dbinit_lease`` (holder host, pid, step, since,
+expiry), taken and released with statements that each stand alone
+(``INSERT ... ON CONFLICT DO UPDATE ... WHERE expires_at < now()``,
+``DELETE ... WHERE token = ...``), so it holds whatever sits between us and
+the server: a direct connection, PgBouncer in session mode, or in
+transaction mode, where a session advisory lock would be handed to another
+client with its pooled server connection. A heartbeat thread renews the lease
+every third of ``DBINIT_LOCK_LEASE``; a holder that died (kill -9, lost host)
+stops renewing and the next process takes the lease over at most
+``DBINIT_LOCK_LEASE`` seconds later, without dbrepair. The table is created by
+the lock itself (``CREATE TABLE IF NOT EXISTS``, as Django's migration
+recorder creates ``django_migrations``): the lock is needed before any
+migration has run.
 
 SQLite: ``fcntl.flock`` on a lock file beside the database, shared by every
-process on the host and released by the kernel when its holder dies.
+process on the host and released by the kernel when its holder dies; the file
+names the holder.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import errors
@@ -23,8 +37,40 @@ from .errors import DbinitError
 
 logger = logging.getLogger("dbinit")
 
-# Fixed 64-bit key: int.from_bytes(b"dbinit\x00\x01", "big") - chosen once, never change it.
-ADVISORY_LOCK_KEY = 0x6462696E69740001
+LEASE_TABLE = "dbinit_lease"
+LEASE_NAME = "initialize"
+LEASE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {LEASE_TABLE} ("
+    "name varchar(64) PRIMARY KEY, token varchar(64) NOT NULL, host varchar(255) NOT NULL, "
+    "pid integer NOT NULL, step varchar(100) NOT NULL, since timestamptz NOT NULL, "
+    "expires_at timestamptz NOT NULL)"
+)
+# Waiters poll (there is no server-side wake-up without a session): backing off to this.
+MAX_POLL_SECONDS = 0.5
+
+
+@dataclass
+class Holder:
+    """Who holds the lock: enough for a person to find the process."""
+
+    host: str
+    pid: int
+    step: str
+    since: datetime | None = None
+    expires_in: float | None = None  # seconds; negative once the lease expired (PostgreSQL)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_in is not None and self.expires_in < 0
+
+    def describe(self) -> str:
+        since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else ""
+        return f"{self.step} on {self.host} (pid {self.pid}){since}"
+
+    def as_dict(self) -> dict:
+        return {"host": self.host, "pid": self.pid, "step": self.step,
+                "since": self.since.isoformat() if self.since else None,
+                "expires_in": None if self.expires_in is None else round(self.expires_in, 1)}
 
 
 @dataclass
@@ -33,6 +79,12 @@ class LockInfo:
     waited_ms: float = 0.0
     contended: bool = False
     done_by_holder: bool = False  # waited, then found the work done: the lock was not taken
+    lease: _Lease | None = None
+
+    def set_step(self, step: str):
+        """Name the step the holder is in now (shown to waiters, dbhealth and the admin)."""
+        if self.lease is not None:
+            self.lease.set_step(step)
 
 
 def _done(already_done) -> bool:
@@ -46,22 +98,28 @@ def lock_file_for(connection) -> Path | None:
     return None if path is None else path.with_name(path.name + ".dbinit.lock")
 
 
+def _lease_seconds() -> float:
+    from django.conf import settings
+
+    return float(settings.DBINIT_LOCK_LEASE)
+
+
 @contextmanager
-def initialization_lock(connection, timeout: float, step="lock", already_done=None):
+def initialization_lock(connection, timeout: float, step="lock", purpose="initdb", already_done=None):
     """Hold the initialisation lock for ``connection``'s database, waiting up to ``timeout``.
 
-    ``already_done``: when the lock is busy, waiters queue for it in shared mode, so that the
-    holder's release wakes all of them at once; each then calls ``already_done()`` and, when it
-    returns True (the holder did the work), goes on without the exclusive lock
+    ``purpose`` (e.g. ``initdb``, ``startup:wsgi``) is what other processes see as the holder's step.
+    ``already_done``: while the lock is busy, each waiter asks ``already_done()`` (one cheap query)
+    and, when it returns True (the holder did the work), goes on without taking the lock
     (``info.done_by_holder``). Without it, 31 waiters would take the lock one after another
     only to find nothing to do.
     """
     start = time.monotonic()
     deadline = start + timeout
     if connection.vendor == "postgresql":
-        lock = _advisory_lock(connection, deadline, timeout, step, already_done)
+        lock = _lease_lock(connection, deadline, timeout, step, purpose, already_done)
     elif connection.vendor == "sqlite" and lock_file_for(connection) is not None:
-        lock = _file_lock(connection, deadline, timeout, step, already_done)
+        lock = _file_lock(connection, deadline, timeout, step, purpose, already_done)
     else:
         yield LockInfo(kind="none")
         return
@@ -70,58 +128,180 @@ def initialization_lock(connection, timeout: float, step="lock", already_done=No
         yield info
 
 
-def _wait_in_server(cursor, function, deadline, connection, timeout, step):
-    """``SELECT function(key)``, blocking in the server (woken the moment it is granted) up to the deadline."""
-    from django.db import OperationalError
+# --- PostgreSQL: the lease -------------------------------------------------------------
+def ensure_lease_table(connection):
+    """Create the lease table unless it exists (several processes may race to create it)."""
+    from django.db import IntegrityError, ProgrammingError
 
-    from .configuration import describe_database
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [LEASE_TABLE])
+        if cursor.fetchone()[0]:
+            return
+        try:
+            cursor.execute(LEASE_DDL)
+        except (IntegrityError, ProgrammingError) as exc:
+            # Two concurrent CREATE TABLE IF NOT EXISTS: the loser trips on pg_type's unique
+            # index (23505) or sees the table (42P07). Either way the table is there now.
+            if getattr(exc.__cause__, "pgcode", None) not in ("23505", "42P07"):
+                raise
 
-    remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-    cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{remaining_ms}ms"])
-    try:
-        cursor.execute(f"SELECT {function}(%s)", [ADVISORY_LOCK_KEY])
-    except OperationalError as exc:
-        if getattr(exc.__cause__, "pgcode", None) != "55P03":  # lock_not_available
-            raise
-        target = describe_database(connection.settings_dict, connection.alias).target()
-        raise DbinitError(errors.E060, step=step, target=target, timeout=f"{timeout:g}") from None
-    finally:
-        cursor.execute("SELECT set_config('lock_timeout', '0', false)")
+
+class _Lease:
+    """One held lease: its token, and the heartbeat thread that keeps it alive."""
+
+    def __init__(self, connection, token, step):
+        self.alias = connection.alias
+        self.token = token
+        self.step = step
+        self.lost = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="dbinit-lease-heartbeat", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def set_step(self, step):
+        self.step = step
+        self._wake.set()
+
+    def stop(self):
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self):
+        from django.db import DatabaseError, connections
+
+        # Its own connection (Django's are per thread): the main one may be inside a migration's
+        # transaction, where a renewal would not be seen until the migration commits.
+        connection = connections[self.alias]
+        interval = _lease_seconds() / 3
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            f"UPDATE {LEASE_TABLE} SET expires_at = now() + make_interval(secs => %s), step = %s "
+                            "WHERE name = %s AND token = %s",
+                            [_lease_seconds(), self.step[:100], LEASE_NAME, self.token],
+                        )
+                        renewed = cursor.rowcount == 1
+                except DatabaseError as exc:  # keep trying: the lease lasts three beats
+                    logger.warning("Initialisation lease not renewed (%s); retrying", str(exc).strip()[:200])
+                    connection.close()
+                    continue
+                if not renewed and not self.lost:
+                    self.lost = True
+                    logger.error("The initialisation lease expired and was taken over by another process "
+                                 "(this one stalled for more than DBINIT_LOCK_LEASE=%gs)", _lease_seconds())
+        finally:
+            connection.close()
+
+
+def _try_acquire(connection, token, purpose) -> bool:
+    """One statement: take the lease if it is free or expired. Logs whom an expired lease belonged to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH previous AS (SELECT host, pid, step, EXTRACT(EPOCH FROM (now() - expires_at)) AS expired_for "
+            f"FROM {LEASE_TABLE} WHERE name = %s) "
+            f"INSERT INTO {LEASE_TABLE} AS l (name, token, host, pid, step, since, expires_at) "
+            "VALUES (%s, %s, %s, %s, %s, now(), now() + make_interval(secs => %s)) "
+            "ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, host = EXCLUDED.host, pid = EXCLUDED.pid, "
+            "step = EXCLUDED.step, since = EXCLUDED.since, expires_at = EXCLUDED.expires_at "
+            "WHERE l.expires_at < now() "
+            "RETURNING (SELECT host FROM previous), (SELECT pid FROM previous), (SELECT step FROM previous), "
+            "(SELECT expired_for FROM previous)",
+            [LEASE_NAME, LEASE_NAME, token, socket.gethostname()[:255], os.getpid(), purpose[:100], _lease_seconds()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    if row[0] is not None:  # the row was there: its holder died without releasing it
+        logger.warning("Took over the initialisation lock from %s: its lease expired %.0fs ago",
+                       Holder(host=row[0], pid=row[1], step=row[2]).describe(), float(row[3]))
+    return True
+
+
+def lease_holder(connection) -> Holder | None:
+    """Who holds the PostgreSQL lease (None if nobody, or if its table does not exist yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [LEASE_TABLE])
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(f"SELECT host, pid, step, since, EXTRACT(EPOCH FROM (expires_at - now())) "
+                       f"FROM {LEASE_TABLE} WHERE name = %s", [LEASE_NAME])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Holder(host=row[0], pid=row[1], step=row[2], since=row[3], expires_in=float(row[4]))
+
+
+def release_expired_lease(connection) -> Holder | None:
+    """Delete the lease if it expired (its holder died); return whom it belonged to."""
+    holder = lease_holder(connection)
+    if holder is None or not holder.expired:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = %s AND expires_at < now()", [LEASE_NAME])
+    return holder
 
 
 @contextmanager
-def _advisory_lock(connection, deadline, timeout, step, already_done=None):
+def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None):
     from django.db import Error
 
-    info = LockInfo(kind="pg_advisory_lock")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        if not cursor.fetchone()[0]:
+    from .configuration import describe_database
+
+    info = LockInfo(kind="lease")
+    token = uuid.uuid4().hex
+    ensure_lease_table(connection)
+    delay = 0.05
+    while not _try_acquire(connection, token, purpose):
+        holder = lease_holder(connection)
+        if not info.contended:
             info.contended = True
-            logger.info("Waiting for another process to finish initialising (advisory lock)")
-            if already_done is not None:
-                # Shared waiters are all granted together when the holder releases.
-                _wait_in_server(cursor, "pg_advisory_lock_shared", deadline, connection, timeout, step)
-                try:
-                    info.done_by_holder = _done(already_done)
-                finally:
-                    cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [ADVISORY_LOCK_KEY])
-            if not info.done_by_holder:
-                _wait_in_server(cursor, "pg_advisory_lock", deadline, connection, timeout, step)
+            logger.info("Waiting for the initialisation lock, held by %s",
+                        holder.describe() if holder else "a process that just released it")
+        now = time.monotonic()
+        if now >= deadline:  # the whole timeout waited out, not up to one poll less
+            target = describe_database(connection.settings_dict, connection.alias).target()
+            held_by = f" by {holder.describe()}" if holder else ""
+            raise DbinitError(errors.E060, step=step, target=target + held_by, timeout=f"{timeout:g}")
+        if holder is not None and holder.expired:
+            continue  # take it over now
+        if _done(already_done):
+            info.done_by_holder = True
+            break
+        # Give the server connection back while waiting: behind a session-mode pooler with a
+        # small pool, waiters that keep theirs starve the holder's heartbeat.
+        connection.close()
+        time.sleep(min(delay, deadline - now))
+        delay = min(delay * 1.5, MAX_POLL_SECONDS)
     if info.done_by_holder:
         yield info
         return
+    lease = _Lease(connection, token, purpose)
+    info.lease = lease
+    lease.start()
     try:
         yield info
     finally:
+        lease.stop()
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
-        except Error:  # the connection died (InterfaceError too): the server released the session's lock with it
-            logger.debug("Advisory lock released with the closed connection")
+                cursor.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = %s AND token = %s", [LEASE_NAME, token])
+        except Error:  # the connection died (InterfaceError too): the lease expires by itself within DBINIT_LOCK_LEASE
+            logger.warning("Initialisation lease not released; it expires within %gs", _lease_seconds())
 
 
-def _poll_flock(fd, mode, info, path, deadline, timeout, step):
+# --- SQLite: flock ---------------------------------------------------------------------
+def _poll_flock(fd, mode, path, deadline, timeout, step):
+    """Take ``flock(mode)`` on ``fd``, polling up to the deadline (flock cannot wait with a timeout)."""
     import fcntl
 
     delay = 0.02
@@ -132,29 +312,37 @@ def _poll_flock(fd, mode, info, path, deadline, timeout, step):
         except BlockingIOError:
             now = time.monotonic()
             if now >= deadline:  # the whole timeout waited out, not up to one poll less
-                raise DbinitError(errors.E060, step=step, target=str(path), timeout=f"{timeout:g}") from None
-            time.sleep(min(delay, deadline - now))  # flock cannot wait with a timeout: poll, backing off to 0.1 s
+                holder = file_lock_holder(path)
+                held_by = f" by {holder.describe()}" if holder else ""
+                raise DbinitError(errors.E060, step=step, target=f"{path}{held_by}", timeout=f"{timeout:g}") from None
+            time.sleep(min(delay, deadline - now))  # backing off to 0.1 s
             delay = min(delay * 1.5, 0.1)
 
 
 @contextmanager
-def _file_lock(connection, deadline, timeout, step, already_done=None):
+def _file_lock(connection, deadline, timeout, step, purpose, already_done=None):
     import fcntl
 
     from .private import open_lock_file
 
     path = lock_file_for(connection)
     info = LockInfo(kind="flock")
-    # 0600, never through a planted symbolic or hard link (it is truncated below).
-    fd = open_lock_file(path, step=step)
+    try:
+        # 0600, never through a planted symbolic or hard link (it is truncated below).
+        fd = open_lock_file(path, step=step)
+    except OSError as exc:
+        raise _lock_file_error(exc, path, step) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             info.contended = True
-            logger.info("Waiting for another process to finish initialising (%s)", path)
+            holder = file_lock_holder(path)
+            logger.info("Waiting for the initialisation lock (%s), held by %s", path,
+                        holder.describe() if holder else "another process")
         if info.contended and already_done is not None:
-            _poll_flock(fd, fcntl.LOCK_SH, info, path, deadline, timeout, step)
+            # Shared waiters are all granted together when the holder releases.
+            _poll_flock(fd, fcntl.LOCK_SH, path, deadline, timeout, step)
             try:
                 info.done_by_holder = _done(already_done)
             finally:
@@ -163,9 +351,10 @@ def _file_lock(connection, deadline, timeout, step, already_done=None):
             yield info
             return
         if info.contended:
-            _poll_flock(fd, fcntl.LOCK_EX, info, path, deadline, timeout, step)
+            _poll_flock(fd, fcntl.LOCK_EX, path, deadline, timeout, step)
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        os.write(fd, f"{os.getpid()} {socket.gethostname()} {purpose} {since}\n".encode())
         try:
             yield info
         finally:
@@ -174,48 +363,54 @@ def _file_lock(connection, deadline, timeout, step, already_done=None):
         os.close(fd)
 
 
-def is_stale(holder: dict) -> bool:
-    """A holder idle for longer than anyone may wait for the lock is not initialising anything."""
-    from django.conf import settings
+def _lock_file_error(exc: OSError, path: Path, step) -> DbinitError:
+    """The lock file cannot be opened: a full disk, a read-only file system, or a folder we may not write."""
+    import errno
 
-    return (holder["state"] or "").startswith("idle") and holder["idle_seconds"] > settings.DBINIT_LOCK_TIMEOUT
-
-
-def advisory_lock_holder(connection) -> dict | None:
-    """Who holds the PostgreSQL initialisation lock right now (pid, state, idle seconds)."""
-    if connection.vendor != "postgresql":
-        return None
-    high, low = ADVISORY_LOCK_KEY >> 32, ADVISORY_LOCK_KEY & 0xFFFFFFFF
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.pid, a.state, EXTRACT(EPOCH FROM (now() - a.state_change)), a.application_name "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 AND a.pid <> pg_backend_pid()",
-            [high, low],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return {"pid": row[0], "state": row[1], "idle_seconds": float(row[2] or 0), "application": row[3]}
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return DbinitError(errors.E064, step=step, during="creating the lock file", reason=reason)
+    if exc.errno == errno.EROFS:
+        return DbinitError(errors.E065, step=step, during="creating the lock file", reason=f"{path}: {reason}")
+    return DbinitError(errors.E063, step=step, path=str(path), reason=reason)
 
 
-def file_lock_holder(connection) -> str | None:
-    """Who holds the SQLite initialisation lock right now (the pid it wrote), or None when it is free."""
+def file_lock_holder(path: Path) -> Holder | None:
+    """Who holds the SQLite lock file (None if nobody): a shared flock succeeds only when it is free."""
     import fcntl
 
     from .private import open_lock_file
 
-    path = lock_file_for(connection)
-    if path is None or not os.path.lexists(path):
+    if not os.path.lexists(path):
         return None
-    fd = open_lock_file(path, write=False, step="health")  # E087 for a planted link: never read through it
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fd = open_lock_file(path, write=False, step="health")  # E087 for a planted link: never read through it
+    except FileNotFoundError:
         return None
-    except BlockingIOError:
-        return os.read(fd, 32).decode(errors="replace").strip() or "?"
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        except BlockingIOError:
+            pass
+        fields = os.read(fd, 512).decode(errors="replace").split()
     finally:
         os.close(fd)
+    pid = int(fields[0]) if fields and fields[0].isdigit() else 0
+    since = None
+    if len(fields) >= 4:
+        try:
+            since = datetime.strptime(fields[3], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            since = None
+    return Holder(host=fields[1] if len(fields) > 1 else "?", pid=pid,
+                  step=fields[2] if len(fields) > 2 else "?", since=since)
+
+
+def current_holder(connection) -> Holder | None:
+    """Who holds the initialisation lock of ``connection``'s database right now, on either engine."""
+    if connection.vendor == "postgresql":
+        return lease_holder(connection)
+    path = lock_file_for(connection)
+    return None if path is None else file_lock_holder(path)

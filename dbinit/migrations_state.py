@@ -114,6 +114,8 @@ def apply(executor, plan, *, on_event=None, step="migrate") -> ApplyReport:
 
     executor.progress_callback = progress
     connection = executor.connection
+    if plan:
+        ensure_unique_history(connection)
     targets = executor.loader.graph.leaf_nodes()
     quiet = StringIO()
     pre_state = applied_project_state(executor)
@@ -149,12 +151,13 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _migration_error(exc, connection, key, step) -> DbinitError:
-    from .database import classify, error_text
+    from .database import ENVIRONMENT_ERRORS, classify, error_text
 
     cause = _root_cause(exc)
     if isinstance(cause, DatabaseError):
         error, _ = classify(cause, connection.alias, step)
-        if error.code in (errors.E014.id, errors.E010.id, errors.E015.id):
+        # Not the migration's fault: the database's state or the connection (each has its own fix).
+        if error.code in ENVIRONMENT_ERRORS:
             return error
         reason = error.context["reason"]
     else:
@@ -212,3 +215,58 @@ def record_checksums(connection, labels) -> int:
     except DatabaseError as exc:  # bookkeeping must never fail an initialisation
         logger.warning("Could not record migration checksums: %s", exc)
         return 0
+
+
+# --- one record per migration --------------------------------------------------------------
+# Django's recorder checks "already applied?" and then inserts, in two statements: two processes
+# applying the same migration (a lock that did not hold, a plain `migrate` beside initdb) both
+# insert. A unique index on (app, name) makes the second insert fail inside the migration's own
+# transaction instead, so the history cannot hold a migration twice. Django has no API for the
+# index or for duplicates, hence these statements on the recorder's table; they go through the
+# recorder's model where the ORM can say it.
+HISTORY_UNIQUE_INDEX = "dbinit_migrations_app_name_uniq"
+
+
+def duplicate_records(connection) -> dict[str, int]:
+    """``{"app.name": copies}`` for every migration recorded more than once."""
+    from django.db.migrations.recorder import MigrationRecorder
+    from django.db.models import Count
+
+    recorder = MigrationRecorder(connection)
+    if not recorder.has_table():
+        return {}
+    rows = (recorder.migration_qs.values("app", "name").annotate(copies=Count("id"))
+            .filter(copies__gt=1).order_by("app", "name"))
+    return {label((r["app"], r["name"])): r["copies"] for r in rows}
+
+
+def remove_duplicate_records(connection) -> list[str]:
+    """Delete every later copy of a migration record, keeping the earliest; then make copies impossible."""
+    from django.db.migrations.recorder import MigrationRecorder
+    from django.db.models import Min
+
+    recorder = MigrationRecorder(connection)
+    duplicates = duplicate_records(connection)
+    if duplicates:
+        keep = recorder.migration_qs.values("app", "name").annotate(first=Min("id")).values_list("first", flat=True)
+        dupes = recorder.migration_qs.exclude(id__in=list(keep))
+        dupes.delete()
+    ensure_unique_history(connection)
+    return sorted(duplicates)
+
+
+def ensure_unique_history(connection) -> bool:
+    """Create the unique index on the recorder's table unless it exists; False while duplicates prevent it."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorder = MigrationRecorder(connection)
+    recorder.ensure_schema()
+    table = connection.ops.quote_name(recorder.Migration._meta.db_table)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {HISTORY_UNIQUE_INDEX} ON {table} (app, name)")
+    except DatabaseError as exc:
+        # Duplicates already there (E061: dbrepair removes them), or a concurrent creation.
+        logger.warning("History index not created: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
+        return False
+    return True

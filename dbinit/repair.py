@@ -366,15 +366,22 @@ def reseed(ctx: RepairContext) -> str:
 
 
 @action("release_lock", order=70, phase=ROWS,
-        describe=lambda fs: f"end the idle backend (pid {fs[0].context['pid']}) holding the lock")
+        describe=lambda fs: "release the expired lease of {step} on {host} (pid {pid})".format(**fs[0].context["holder"]))
 def release_lock(ctx: RepairContext) -> str:
-    from .locking import advisory_lock_holder, is_stale
+    from .locking import release_expired_lease
 
-    holder = advisory_lock_holder(ctx.connection)
+    holder = release_expired_lease(ctx.connection)
     if holder is None:
-        return "the lock was already free"
-    if not is_stale(holder):
-        raise DbinitError(errors.E060, target=f"backend {holder['pid']}", timeout=f"{holder['idle_seconds']:.0f}")
-    with ctx.connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [holder["pid"]])
-    return f"ended backend {holder['pid']}"
+        return "the lock was free or is held by a live process (left alone)"
+    return f"released the expired lease of {holder.describe()}"
+
+
+# --- deployment topologies (issue 12): duplicated history ---------------------------------
+@action("remove_duplicate_records", order=5, phase=SCHEMA,
+        describe=lambda fs: "delete the later copies of migration records, keeping the earliest of each: "
+        + ", ".join(_context_list(fs, "records")))
+def remove_duplicate_records(ctx: RepairContext) -> str:
+    from .migrations_state import remove_duplicate_records
+
+    removed = remove_duplicate_records(ctx.connection)
+    return f"kept the earliest record of {', '.join(removed)}" if removed else "no duplicates left"

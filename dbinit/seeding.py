@@ -129,7 +129,7 @@ def seed(using="default", *, admin_email, admin_password, environment, generate_
         n = ensure_system_roles(Role, using)
         (report.created if n else report.skipped).append(f"roles:{n}" if n else "roles")
     except DatabaseError as exc:
-        raise DbinitError(errors.E042, what="reference data (system tenant, roles)", reason=error_text(exc)) from exc
+        raise _seed_error("reference data (system tenant, roles)", exc, using) from exc
 
     _seed_admin(report, using, admin_email, admin_password, environment, generate_password)
 
@@ -139,6 +139,16 @@ def seed(using="default", *, admin_email, admin_password, environment, generate_
         report.warnings.append(DbinitError(errors.W042, what="role groups", reason=error_text(exc)))
         logger.warning("Optional seed data not seeded: role groups (%s)", error_text(exc))
     return report
+
+
+def _seed_error(what: str, exc: BaseException, using: str) -> DbinitError:
+    """E042 for a seed the data refused; the connection's, disk's or server's own id otherwise."""
+    from .database import ENVIRONMENT_ERRORS, classify
+
+    error, _ = classify(exc, using, "seed")
+    if error.code in ENVIRONMENT_ERRORS:
+        return error
+    return DbinitError(errors.E042, what=what, reason=error_text(exc))
 
 
 def _seed_admin(report, using, email, password, environment, generate_password):
@@ -160,7 +170,7 @@ def _seed_admin(report, using, email, password, environment, generate_password):
     try:
         User.objects.db_manager(using).create_superuser(email=email, password=password or None)
     except DatabaseError as exc:
-        raise DbinitError(errors.E042, what=f"the admin user {email}", reason=error_text(exc)) from exc
+        raise _seed_error(f"the admin user {email}", exc, using) from exc
     report.created.append(f"admin:{email}")
     logger.info("Created the admin user %s", email)
     if not password:

@@ -62,6 +62,15 @@ def run(alias=None, server="wsgi") -> None:
     logger.info("Start-up (%s, DBINIT_STARTUP=%s) ready in %.0f ms", server, mode, (time.perf_counter() - start) * 1000)
 
 
+def finished(alias=None) -> bool:
+    """Whether the start-up step finished in this process (or in the arbiter it was forked from),
+    for ``alias`` or for every alias start-up covers."""
+    from . import routing
+
+    return settings.DBINIT_STARTUP == "off" or all(a in _completed for a in ([alias] if alias else
+                                                                            routing.startup_aliases()))
+
+
 def _reachable(alias):
     from django.db import connections
 
@@ -80,11 +89,16 @@ def _critical(code, problem_id, message, hint) -> DbinitError:
 
 
 def _init(alias, server):
+    from django.db import connections
+
     from .initializer import initialize
 
     # No console to show a generated password on: in production an admin created here gets an
     # unusable password (set it with changepassword); elsewhere the configured one is used.
     result = initialize(alias, trigger=f"startup:{server}", generate_password=False)
+    # Give the connection back: behind a session-mode pooler, a start-up connection kept open
+    # by every worker starves the pool before the first request.
+    connections[alias].close()
     for step in result.steps:
         for warning in step.warnings:
             logger.warning("%s %s (start-up continues)", warning.code, warning.message)
@@ -161,6 +175,21 @@ def setup_or_exit() -> None:
         sys.stderr.write(exc.render())
         sys.stderr.flush()
         raise SystemExit(2) from None
+
+
+def run_in_arbiter(server="gunicorn") -> None:
+    """The start-up step in a pre-fork server's master, before it forks (gunicorn's ``on_starting``).
+
+    Every connection is closed afterwards, so no worker inherits a socket; the workers find
+    the alias in ``_completed`` (inherited with the fork) and skip the step.
+    """
+    from django.db import connections
+
+    setup_or_exit()
+    try:
+        run_or_exit(server=server)
+    finally:
+        connections.close_all()
 
 
 def wsgi_application():

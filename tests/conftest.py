@@ -24,6 +24,7 @@ from tests.support.databases import (
     postgres_server_url,
     python,
 )
+from tests.support.pgbouncer import PgBouncer, pgbouncer_binary
 
 ENGINE = "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
 
@@ -165,3 +166,16 @@ def thirdparty_db(thirdparty_template, tmp_path):
     for db in _copy_of(thirdparty_template, tmp_path):
         db.env = dict(THIRDPARTY_ENV)
         yield db
+@pytest.fixture(scope="session", params=["transaction", "session"])
+def pgbouncer(request):
+    """A real PgBouncer (pool of 5) in front of the test server, once per pooling mode."""
+    if ENGINE != "postgresql":
+        pytest.skip("PgBouncer sits in front of PostgreSQL; runs in the PostgreSQL pass")
+    if pgbouncer_binary() is None:
+        message = "PgBouncer is not installed (apt-get install pgbouncer)"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + " and REQUIRE_POSTGRES=1")
+        pytest.skip(message + "; PgBouncer tests skipped")
+    bouncer = PgBouncer(request.param).start()
+    yield bouncer
+    bouncer.stop()

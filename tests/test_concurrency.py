@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.support.databases import ROOT, manage, subprocess_env
+from tests.support.locks import lock_held
 
 pytestmark = pytest.mark.slow
 WORKERS = 8
@@ -88,7 +89,8 @@ def test_waiters_find_the_work_done_without_taking_the_lock_in_turn(fresh_db, te
     "  seed ",  # after seeding, before verification
 ])
 def test_kill_9_at_any_point_leaves_a_state_the_next_initdb_completes(fresh_db, template_db, marker):
-    env = subprocess_env(fresh_db)
+    # PostgreSQL: the killed holder's lease lasts 2 s, then the next initdb takes it over.
+    env = subprocess_env(fresh_db, {"DBINIT_LOCK_LEASE": "2"})
     proc = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = []
@@ -127,24 +129,11 @@ def test_kill_9_inside_post_migrate_is_healed_by_the_next_initdb(fresh_db, templ
 
 
 def test_lock_held_too_long_ends_in_its_id(fresh_db):
-    """Another process keeps the initialisation lock: initdb waits DBINIT_LOCK_TIMEOUT, then E060."""
-    import fcntl
-
-    from dbinit.locking import ADVISORY_LOCK_KEY
-
+    """Another process keeps the initialisation lock: initdb waits DBINIT_LOCK_TIMEOUT, then E060 naming it."""
     fresh_db.create_empty()
-    if fresh_db.engine == "sqlite":
-        lock_path = fresh_db.path.with_name(fresh_db.path.name + ".dbinit.lock")
-        holder = open(lock_path, "w")  # noqa: SIM115 - held across the run below
-        fcntl.flock(holder, fcntl.LOCK_EX)
-    else:
-        holder = fresh_db.connect()
-        with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-    try:
+    with lock_held(fresh_db, host="other-host", pid=4242, step="initdb:migrate"):
         proc = manage("initdb", "--noinput", "--format", "json", db=fresh_db, env={"DBINIT_LOCK_TIMEOUT": "1"})
-    finally:
-        holder.close()
+    assert "initdb:migrate on other-host (pid 4242)" in proc.stderr
     assert proc.returncode == 1
     assert "dbinit.E060" in proc.stderr and "(step: lock)" in proc.stderr
     # The lock step itself waited out DBINIT_LOCK_TIMEOUT before giving up.
@@ -153,3 +142,32 @@ def test_lock_held_too_long_ends_in_its_id(fresh_db):
     assert lock["duration_ms"] >= 1000
     assert "Traceback" not in proc.stderr
     assert manage("initdb", "--noinput", db=fresh_db).returncode == 0
+
+
+def test_holder_killed_while_holding_the_lock_is_taken_over_within_the_lease(fresh_db, template_db):
+    """kill -9 in the middle of the migrations: the lock's next taker gets it once the lease ran out.
+
+    PostgreSQL: the lease (2 s here) is not renewed by a dead process; the waiter takes it over
+    well within its own DBINIT_LOCK_TIMEOUT of 20 s, and says whom from. SQLite: the kernel
+    releases the flock with the process.
+    """
+    env = subprocess_env(fresh_db, {"DBINIT_LOCK_LEASE": "2"})
+    holder = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in holder.stdout:
+        if "Applying accounts.0001_initial" in line:
+            os.kill(holder.pid, signal.SIGKILL)
+            break
+    holder.wait(timeout=60)
+    holder.stdout.close()
+    assert holder.returncode == -signal.SIGKILL
+    if fresh_db.engine == "postgresql":
+        assert fresh_db.query("SELECT pid, step FROM dbinit_lease") == [(holder.pid, "initdb:migrate")]
+    taker = manage("initdb", "--noinput", db=fresh_db,
+                   env={"DBINIT_LOCK_TIMEOUT": "20", "DBINIT_LOG_LEVEL": "INFO"})
+    assert taker.returncode == 0, taker.stdout + taker.stderr
+    if fresh_db.engine == "postgresql":
+        assert "Took over the initialisation lock from initdb:migrate on " in taker.stderr
+        assert f"(pid {holder.pid})" in taker.stderr
+        assert fresh_db.query("SELECT pid FROM dbinit_lease") == []
+    assert_initialised_once(fresh_db, template_db)

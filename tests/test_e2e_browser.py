@@ -163,3 +163,40 @@ def test_wrong_password_shows_the_error_and_stays_on_the_login_page(page, live_s
     expect(page.get_by_label("Email address")).to_have_value(ADMIN_EMAIL)
     expect(page.get_by_role("heading", name="Site administration")).to_have_count(0)
     expect(page.get_by_role("link", name="Tenants", exact=True)).to_have_count(0)
+
+
+def test_staff_open_the_database_status_page_from_the_admin_index(page, live_server, seeded):
+    """Health checks with ids, the last runs with their steps, the lock, the environment; screenshot kept."""
+    from playwright.sync_api import expect
+
+    from tests.support.databases import ROOT
+
+    log_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+    page.get_by_role("link", name="Database status").click()
+    expect(page.get_by_role("heading", name="Database status")).to_be_visible()
+    checks = page.locator("#dbinit-checks")
+    for check_id in ("dbinit.I006", "dbinit.I001", "dbinit.I003", "dbinit.I005", "dbinit.I007", "dbinit.I010"):
+        expect(checks.get_by_text(check_id, exact=True)).to_be_visible()
+    runs = page.locator("#dbinit-runs tbody tr")
+    expect(runs.first).to_contain_text("initdb")
+    expect(runs.first).to_contain_text("migrate")
+    expect(page.locator("#dbinit-lock")).to_contain_text("Free.")
+    expect(page.locator("#dbinit-environment")).to_contain_text("AISECRETARY_ENV")
+    expect(page.locator("#dbinit-overall")).to_contain_text("Status:")
+
+    artifacts = ROOT / "var" / "artifacts"  # kept by CI (gitignored locally)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "database-status.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_database_status_page_is_for_staff_only(page, live_server, seeded):
+    from playwright.sync_api import expect
+
+    page.goto(live_server.url + "/admin/dbinit/status/")
+    page.wait_for_url("**/admin/login/?next=/admin/dbinit/status/")
+    expect(page.get_by_role("heading", name="Database status")).to_have_count(0)
+    log_in(page, live_server.url, seeded["users"][0].email, "password-123")  # a tenant user, not staff
+    page.goto(live_server.url + "/admin/dbinit/status/")
+    expect(page.get_by_role("heading", name="Database status")).to_have_count(0)

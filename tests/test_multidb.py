@@ -50,7 +50,9 @@ def initialized_multi(engine, multi_template, tmp_path):
 
 
 def tables(db) -> set[str]:
-    return {t for t in db.tables() if t != "sqlite_sequence"}
+    """The alias's own tables: not SQLite's sequence table, nor the PostgreSQL initialisation lock's
+    lease table (``dbinit_lease``, created by the lock on every database initdb locks)."""
+    return {t for t in db.tables() if t not in ("sqlite_sequence", "dbinit_lease")}
 
 
 def ids(report: dict) -> list[str]:

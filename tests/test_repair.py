@@ -9,13 +9,11 @@ import hashlib
 import json
 import re
 import sqlite3
-import time
 
-import psycopg2
 import pytest
 
-from dbinit.locking import ADVISORY_LOCK_KEY
 from tests.support.databases import POPULATED_USERS, manage
+from tests.support.locks import put_lease
 
 BOOKKEEPING = {"dbinit_initializationrun", "dbinit_migrationchecksum", "django_migrations"}
 
@@ -303,37 +301,60 @@ def test_not_a_database_is_never_written(fresh_db):
 
 
 @pytest.mark.postgresql_only
-def test_stale_advisory_lock_is_released(populated_db):
-    holder = populated_db.connect()
-    with holder.cursor() as cur:
-        cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-    time.sleep(1.5)  # idle for longer than DBINIT_LOCK_TIMEOUT below
-    env = {"DBINIT_LOCK_TIMEOUT": "1"}
-    code, report = health(populated_db, env=env)
-    assert "dbinit.W060" in {c["id"] for c in report["checks"]}
-    proc, result = repair_json(populated_db, env=env)
+def test_expired_lease_of_a_dead_holder_is_reported_and_released(populated_db):
+    put_lease(populated_db, host="old-pod", pid=77, step="initdb:migrate", expires_in=-40)
+    code, report = health(populated_db)
+    lock = next(c for c in report["checks"] if c["check"] == "lock")
+    assert lock["id"] == "dbinit.W060" and "initdb:migrate on old-pod (pid 77)" in lock["message"]
+    proc, result = repair_json(populated_db)
     assert proc.returncode == 0, proc.stdout
-    assert result["actions"][0]["action"] == "release_lock"
-    with pytest.raises(psycopg2.Error):
-        with holder.cursor() as cur:
-            cur.execute("SELECT 1")
-    holder.close()
+    assert [a["action"] for a in result["actions"]] == ["release_lock"]
+    assert populated_db.scalar("SELECT COUNT(*) FROM dbinit_lease") == 0
 
 
 @pytest.mark.postgresql_only
-def test_lock_held_by_a_busy_session_is_not_touched(populated_db):
-    holder = populated_db.connect()
+def test_lock_held_by_a_live_holder_is_not_touched(populated_db):
+    put_lease(populated_db, host="busy-pod", pid=78, step="initdb:seed", expires_in=300)
+    code, report = health(populated_db)
+    lock = next(c for c in report["checks"] if c["check"] == "lock")
+    assert lock["status"] == "info" and "in progress (initdb:seed on busy-pod (pid 78)" in lock["message"]
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout
+    assert result["actions"] == []
+    assert populated_db.query("SELECT host, pid FROM dbinit_lease") == [("busy-pod", 78)]
+
+
+# --- duplicated migration history (issue 12) ------------------------------------------------
+def test_duplicate_history_is_found_and_repaired_keeping_the_earliest_records(initialized_db):
+    # A database initialised before the unique index existed, then migrated twice at once.
+    initialized_db.execute("DROP INDEX dbinit_migrations_app_name_uniq")
+    originals = initialized_db.query("SELECT id, app, name FROM django_migrations ORDER BY id")
+    initialized_db.execute("INSERT INTO django_migrations (app, name, applied) SELECT app, name, applied "
+                           "FROM django_migrations WHERE app IN ('sessions', 'tenants')")
+    copies = initialized_db.scalar("SELECT COUNT(*) FROM django_migrations WHERE app IN ('sessions', 'tenants')")
+    assert copies == 2 * sum(1 for _, app, _ in originals if app in ("sessions", "tenants"))
+
+    code, report = health(initialized_db)
+    finding = next(c for c in report["checks"] if c["id"] == "dbinit.E061")
+    assert code == 1 and finding["status"] == "error"
+    assert "sessions.0001_initial (2 records)" in finding["message"]
+
+    proc, result = repair_json(initialized_db)
+    assert proc.returncode == 0, proc.stdout
+    assert [(a["action"], a["status"]) for a in result["actions"]] == [("remove_duplicate_records", "done")]
+    assert initialized_db.query("SELECT id, app, name FROM django_migrations ORDER BY id") == originals
+    assert_healthy(initialized_db)
+
+
+def test_the_history_cannot_record_a_migration_twice(initialized_db):
+    """initdb leaves a unique index on (app, name): a second recording fails instead of duplicating."""
+    conn = initialized_db.connect()
     try:
-        with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
-        code, report = health(populated_db)  # default DBINIT_LOCK_TIMEOUT (300 s): not stale
-        lock = next(c for c in report["checks"] if c["check"] == "lock")
-        assert lock["status"] == "info" and "in progress" in lock["message"]
-        proc, result = repair_json(populated_db)
-        assert proc.returncode == 0, proc.stdout
-        assert result["actions"] == []
-        with holder.cursor() as cur:  # the holder's session is still alive, lock and all
-            cur.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
-            assert cur.fetchone()[0] is True
+        cursor = conn.cursor()
+        with pytest.raises(Exception) as raised:
+            cursor.execute("INSERT INTO django_migrations (app, name, applied) "
+                           "VALUES ('sessions', '0001_initial', CURRENT_TIMESTAMP)")
+        assert "unique" in str(raised.value).lower()
     finally:
-        holder.close()
+        conn.close()
+    assert initialized_db.scalar("SELECT COUNT(*) FROM django_migrations WHERE app = 'sessions'") == 1

@@ -149,8 +149,9 @@ def test_asgi_init_mode(fresh_db):
 
 def test_gunicorn_workers_initialise_an_empty_database_together(fresh_db):
     port = free_port()
-    proc = start([sys.executable, "-m", "gunicorn", "aisecretary.wsgi", "-w", "4", "-b", f"127.0.0.1:{port}",
-                  "--timeout", "120"], fresh_db, {"DBINIT_STARTUP": "init"})
+    # Without the project's gunicorn.conf.py (tests/test_gunicorn.py covers it): every worker runs the step.
+    proc = start([sys.executable, "-m", "gunicorn", "-c", "/dev/null", "aisecretary.wsgi", "-w", "4",
+                  "-b", f"127.0.0.1:{port}", "--timeout", "120"], fresh_db, {"DBINIT_STARTUP": "init"})
     try:
         assert wait_for_http(f"http://127.0.0.1:{port}/health/?format=json", proc, timeout=90) == 200
         # Every worker has booted (or a request could hit one that has not): ask a few times.
@@ -172,8 +173,8 @@ def test_gunicorn_workers_initialise_an_empty_database_together(fresh_db):
 def test_gunicorn_refuses_to_start_on_a_broken_database(initialized_db):
     initialized_db.drop_table("django_session")
     port = free_port()
-    proc = start([sys.executable, "-m", "gunicorn", "aisecretary.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
-                 initialized_db, {"DBINIT_STARTUP": "check"})
+    proc = start([sys.executable, "-m", "gunicorn", "-c", "/dev/null", "aisecretary.wsgi", "-w", "2",
+                  "-b", f"127.0.0.1:{port}"], initialized_db, {"DBINIT_STARTUP": "check"})
     out, err = exits_by_itself(proc, timeout=90)
     # The workers exit 3, gunicorn's "Worker failed to boot": the arbiter halts instead of respawning
     # them (communicate() returned). The arbiter exits 3, or 1 when two workers fail at once and

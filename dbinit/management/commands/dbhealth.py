@@ -2,8 +2,9 @@
 
 from django.core.management.base import CommandError
 
-from dbinit import health, routing
+from dbinit import errors, health, readiness, routing
 from dbinit.commandbase import DbinitCommand
+from dbinit.errors import DbinitError
 
 FAIL_LEVELS = {"CRITICAL": "critical", "ERROR": "error", "WARNING": "warning", "INFO": "info", "DEBUG": "debug"}
 
@@ -28,7 +29,15 @@ class Command(DbinitCommand):
             parser, "Check every alias of DATABASES in dependency order (read-only aliases too, without "
                     "writing); one report per alias.")
 
+        parser.add_argument("--wait", type=float, metavar="SECONDS",
+                            help="Instead of the full report, wait up to SECONDS until the database is ready for "
+                                 "this release (reachable, its migrations applied, reference rows seeded), with a "
+                                 "line per attempt; exit 0 once ready, 1 (dbinit.E062) if it never was. For app "
+                                 "containers that wait for another pod's initdb.")
+
     def handle(self, *args, **options):
+        if options["wait"] is not None:
+            return self.wait(options["database"], options["wait"], options["format"])
         aliases = routing.dependency_order(routing.aliases()) if options["all_databases"] else [options["database"]]
         fail_level = FAIL_LEVELS[options["fail_level"]]
         reports, failing = [], []
@@ -66,3 +75,23 @@ class Command(DbinitCommand):
                 self.stdout.write(f"  {'':<8} {'':<12} {'':<14} hint: {f.hint}")
         style = styles[report.status]
         self.stdout.write(style(f"Status: {report.status} ({len(report.findings)} results in {report.duration_ms:.0f} ms)"))
+
+    def wait(self, alias, seconds, output_format):
+        def attempt(number, result):
+            if output_format == "json":
+                return
+            blocking = [p.error for p in result.problems if p.blocking]
+            text = "ready" if result.ready else "not ready: " + "; ".join(f"{e.code} {e.message}" for e in blocking)
+            self.stdout.write(f"attempt {number}: {text}")
+
+        with self.quiet_logger(0):
+            result = readiness.wait(alias, timeout=seconds, on_attempt=attempt)
+        if output_format == "json":
+            self.write_json(result.as_dict(details=True))
+        else:
+            for warning in result.warnings:
+                self.render_warning(warning)
+        if not result.ready:
+            blocking = [p.error for p in result.problems if p.blocking]
+            reason = "; ".join(f"{e.code} {e.message}" for e in blocking) or "not every check ran"
+            self.fail(DbinitError(errors.E062, timeout=f"{seconds:g}", reason=reason.rstrip(".")))
