@@ -24,8 +24,8 @@ would: ``AISECRETARY_ENV=development``, ``DBINIT_STARTUP=off``, the run's
 
 The PostgreSQL database with 1,000,000 users (comparison 4) is built once and
 kept across runs as ``dbinit_bench_1m``; every other scratch database is
-dropped at the end. Without a PostgreSQL server, comparisons 4 and 5 are
-skipped.
+dropped at the end. Without a PostgreSQL server, the comparisons that need
+one are skipped.
 
 Exit status: 0 when every command succeeded (whether or not the targets are
 met: this is a report, not a test), 1 when a command exited non-zero (its
@@ -70,7 +70,8 @@ def table(results: list[Result]) -> str:
         if r.error:
             rows.append([f"{r.key}. {r.title}", "", "", "", r.target_text, r.error.split(":")[0], "", ""])
             continue
-        rows.append([f"{r.key}. {r.title}", fmt(r.median(r.a), ".3f"), fmt(r.median(r.b), ".3f"),
+        title = f"{r.key}. {r.title}" + (f" [{r.detail}]" if r.detail else "")
+        rows.append([title, fmt(r.median(r.a), ".3f"), fmt(r.median(r.b), ".3f"),
                      fmt(r.ratio, ".2f"), r.target_text, "yes" if r.met else "no",
                      fmt(r.peak(r.a), ".1f"), fmt(r.peak(r.b), ".1f")])
     widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
@@ -82,7 +83,7 @@ def machine(pg_version: str | None, args) -> str:
     return (f"Machine: nproc {os.cpu_count()}, {platform.machine()}, Python {platform.python_version()}, "
             f"SQLite {sqlite3.sqlite_version}, PostgreSQL {pg_version or 'not used'}, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {args.runs} runs per side "
-            f"({args.concurrent_runs} for comparison 5), medians of wall time.")
+            f"({args.concurrent_runs} for comparisons 5 and 13), medians of wall time.")
 
 
 def parse_args(argv=None):
@@ -90,7 +91,7 @@ def parse_args(argv=None):
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each side (default 7)")
     parser.add_argument("--quick", action="store_true", help="3 runs of each side")
     parser.add_argument("--concurrent-runs", type=int, default=None,
-                        help="timed runs of each side of comparison 5 (default 3, at most --runs)")
+                        help="timed runs of each side of comparisons 5 and 13 (default 3, at most --runs)")
     parser.add_argument("--processes", type=int, default=32, help="concurrent initdb processes (default 32)")
     parser.add_argument("--only", default=",".join(c.key for c in COMPARISONS),
                         help="comparisons to run, e.g. 1,3 (default all)")
@@ -107,6 +108,10 @@ def parse_args(argv=None):
         parser.error("--runs must be at least 1")
     args.concurrent_runs = args.concurrent_runs or min(3, args.runs)
     args.only = {part.strip() for part in args.only.split(",") if part.strip()}
+    unknown = sorted(args.only - {c.key for c in COMPARISONS}, key=lambda k: (len(k), k))
+    if unknown:
+        parser.error(f"--only: no comparison {', '.join(unknown)} (there are {COMPARISONS[0].key} to "
+                     f"{COMPARISONS[-1].key})")
     return args
 
 

@@ -10,12 +10,18 @@ the run's options and the project's facts.
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import os
 import shutil
+import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,7 @@ from pathlib import Path
 import psycopg2
 from timer import (
     ROOT,
+    CommandFailed,
     Result,
     Timing,
     child_env,
@@ -42,12 +49,17 @@ from tests.support.databases import (  # noqa: E402
     postgres_reachable,
     server_query,
 )
+from tests.support.pgbouncer import PgBouncer, pgbouncer_binary  # noqa: E402
+from tests.support.production import production  # noqa: E402
+from tests.support.servers import free_port, kill_group, stop, wait_for_http, wait_until_gone  # noqa: E402
 
 DEFAULT_POSTGRES_URL = DEFAULT_TEST_POSTGRES_URL
 
 # The project plus tests/apps/manyapp: about 230 migrations, a history of realistic length.
 MANY = {"DJANGO_SETTINGS_MODULE": "tests.settings.many"}
 WSGI_IMPORT = [sys.executable, "-c", "import aisecretary.wsgi"]  # what a gunicorn worker does at boot
+# tests/probes/ scripts import the project: run as scripts, they need its root on sys.path.
+PROBE_ENV = {"PYTHONPATH": str(ROOT)}
 
 FLOOR_TARGET = 1.1  # comparison 5: wall <= this x (one initdb + (n-1) x a no-op's CPU / cores)
 
@@ -102,6 +114,7 @@ class Context:
         self._sqlite_templates: dict[str, Path] = {}  # settings module -> initialised file
         self._pg_templates: dict[str, ScratchDatabase] = {}
         self._n = 0
+        self._at_cleanup: list[Callable[[], None]] = []  # servers to stop, newest first
         # Where templates go (the comparisons that measure them turn them on): dropped at the end.
         self.templates = {"DBINIT_TEMPLATE_DIR": str(self.tmp / "templates"),
                           "DBINIT_TEMPLATE_PREFIX": f"dbinit_bench_{os.getpid()}_tpl_"}
@@ -118,13 +131,17 @@ class Context:
     def sqlite_url(path: Path) -> str:
         return f"sqlite:///{path}"
 
-    def sqlite_initialised(self, **extra_env) -> Path:
-        """A fresh copy of an initialised SQLite database (the template is built once with initdb)."""
-        key = extra_env.get("DJANGO_SETTINGS_MODULE", "")
+    def sqlite_initialised(self, *, then: tuple[list[str], ...] = (), **extra_env) -> Path:
+        """A fresh copy of an initialised SQLite database (the template is built once with initdb).
+
+        ``then``: commands run once on the template after initdb (e.g. a probe adding rows).
+        """
+        key = tuple(sorted(extra_env.items()))  # e.g. another settings module, another journal mode
         if key not in self._sqlite_templates:
             template = ScratchDatabase.new("sqlite", self.tmp / f"template{len(self._sqlite_templates)}")
             template.path.parent.mkdir(parents=True)
-            run_untimed(manage("initdb", "--noinput"), child_env(template.url, **extra_env))
+            for cmd in (manage("initdb", "--noinput"), *then):
+                run_untimed(cmd, child_env(template.url, **extra_env))
             self._sqlite_templates[key] = template.path
         path = self.sqlite_path()
         shutil.copyfile(self._sqlite_templates[key], path)
@@ -224,7 +241,14 @@ class Context:
             found.append("migrations recorded more than once: " + ", ".join(f"{a}.{m}×{c}" for a, m, c in twice))
         return found
 
+    def at_cleanup(self, stop: Callable[[], None]):
+        """Call ``stop`` at the end of the run (a server a comparison started), even after a failure."""
+        self._at_cleanup.insert(0, stop)
+
     def cleanup(self):
+        for stop_one in self._at_cleanup:
+            stop_one()
+        self._at_cleanup.clear()
         if not self.pg_unreachable():
             dropped = drop_databases_named(self.server_url, self.templates["DBINIT_TEMPLATE_PREFIX"])
             if dropped:
@@ -383,6 +407,227 @@ def template_vs_migrate_postgres(ctx: Context, result: Result) -> Sides:
     return a, missing([manage("migrate")], MANY, create=True)
 
 
+# --- 12: /health/ under a burst, production gunicorn ----------------------------------------------
+BURST = 50  # requests per side, all sent at once
+GUNICORN_WORKERS = 2
+# The admin gets a password production accepts (it refuses the well-known one); bench-only.
+BENCH_ADMIN_PASSWORD = "Bench-only-Pw-7d31c9"
+
+
+def _group_peak_rss_mib(pgid: int) -> float:
+    """The largest VmHWM (peak RSS) among the live processes of group ``pgid`` (the server's workers)."""
+    from tests.support.servers import group_members
+
+    peak = 0
+    for pid in group_members(pgid):
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                peak = max([peak, *(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))])
+        except OSError:
+            pass
+    return peak / 1024
+
+
+def _get_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def health_burst_gunicorn(ctx: Context, result: Result) -> Sides:
+    path = ctx.sqlite_initialised()
+    url = ctx.sqlite_url(path)
+    run_untimed([sys.executable, "tests/probes/set_password.py", ctx.facts.admin_email, BENCH_ADMIN_PASSWORD],
+                child_env(url, **PROBE_ENV))
+    env = child_env(url, **production(ALLOWED_HOSTS="127.0.0.1", DBINIT_STARTUP="check",
+                                      DBINIT_ADMIN_PASSWORD=BENCH_ADMIN_PASSWORD,
+                                      SECURE_SSL_REDIRECT="false"))  # plain HTTP here: no redirect to https
+    port = free_port()
+    log_file = open(ctx.tmp / "gunicorn.log", "w+b")  # noqa: SIM115 (closed at clean-up)
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", str(GUNICORN_WORKERS),
+           "-b", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop_server():
+        stop(server)
+        wait_until_gone(server.pid)
+        kill_group(server.pid)
+        log_file.close()
+
+    ctx.at_cleanup(stop_server)
+    base = f"http://127.0.0.1:{port}"
+    if wait_for_http(base + "/health/live/", server, timeout=60) != 200:
+        log_file.seek(0)
+        raise CommandFailed(cmd, server.poll(), log_file.read().decode("utf-8", "replace")[-3000:],
+                            summary="gunicorn did not answer /health/live/ with 200")
+
+    def burst(path):
+        def side():
+            with concurrent.futures.ThreadPoolExecutor(BURST) as pool:
+                start = time.perf_counter()
+                statuses = list(pool.map(_get_status, [base + path] * BURST))
+                wall = time.perf_counter() - start
+            if statuses != [200] * BURST:
+                counts = {code: statuses.count(code) for code in set(statuses)}
+                raise CommandFailed(["GET", path], 1, f"statuses {counts}", summary=f"not all {BURST} answered 200")
+            return Timing(wall, _group_peak_rss_mib(server.pid))
+        return side
+
+    return burst("/health/"), burst("/admin/login/")
+
+
+# --- 13: concurrent initdb through PgBouncer -----------------------------------------------------
+POOLED_PROCESSES = 16
+
+
+def pooled_initdb_postgres(ctx: Context, result: Result) -> Sides:
+    if pgbouncer_binary() is None:
+        raise CommandFailed(["pgbouncer"], 127, "PgBouncer is not installed (apt-get install pgbouncer)")
+    bouncer = PgBouncer("transaction", ctx.server_url).start()  # its default pool of 5
+    ctx.at_cleanup(bouncer.stop)
+    cmd = manage("initdb", "--noinput")
+
+    def side(through_bouncer: bool):
+        def run_once():
+            db = ctx.pg_new()
+            db.create_empty()  # outside the timing: PgBouncer would refuse a missing one for 15 s
+            try:
+                url = bouncer.url(db.name) if through_bouncer else db.url
+                timing, codes = timed_concurrent(cmd, child_env(url), POOLED_PROCESSES)
+                result.exit_codes.update(codes)
+                found = ctx.verify_seeded_once(db)
+                log(f"    exit codes: {codes_summary(codes)}; verify: "
+                    + ("; ".join(found) if found else "each seed row once, no migration twice"))
+                result.problems.extend(found)
+                return timing
+            finally:
+                ctx.pg_drop(db)
+        return run_once
+
+    return side(True), side(False)
+
+
+def pooled_initdb_report(ctx: Context, result: Result):
+    result.notes.append(
+        f"Comparison 13: exit codes over all {POOLED_PROCESSES}-process runs, both sides, warm-ups included: "
+        f"{codes_summary(result.exit_codes)}; SQL verification: "
+        + ("; ".join(sorted(set(result.problems))) if result.problems
+           else "each seed row once, no migration recorded twice, in every run."))
+
+
+# --- 14: SQLite write throughput ------------------------------------------------------------------
+WRITERS, WRITES = 6, 150
+WRITERS_KEY = "bench.counter"  # tests/probes/sqlite_writers.py's counter row
+PREVIOUS_SQLITE = {"DBINIT_SQLITE_JOURNAL_MODE": "delete", "DBINIT_SQLITE_TRANSACTION_MODE": "deferred",
+                   "DBINIT_SQLITE_SYNCHRONOUS": "full"}
+
+
+def sqlite_writers(ctx: Context, result: Result) -> Sides:
+    tallies: dict[str, list[tuple[int, int, float]]] = {"A": [], "B": []}  # (committed, locked, seconds)
+    result.tallies = tallies
+
+    def side(name: str, extra_env: dict):
+        def run_once():
+            path = ctx.sqlite_initialised(**extra_env)  # its template built by initdb with these settings
+            try:
+                conn = sqlite3.connect(path)
+                conn.execute("INSERT INTO dbinit_metadata (key, value, updated_at) VALUES (?, '0', datetime('now'))",
+                             [WRITERS_KEY])
+                conn.commit()
+                conn.close()
+                go = path.parent / "go"
+                env = child_env(ctx.sqlite_url(path), **PROBE_ENV, **extra_env)
+                cmd = [sys.executable, "tests/probes/sqlite_writers.py", str(WRITES), str(go)]
+                errs = [tempfile.TemporaryFile() for _ in range(WRITERS)]  # noqa: SIM115 (closed below)
+                procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=err) for err in errs]
+                try:
+                    for p in procs:
+                        if p.stdout.readline().strip() != b"ready":
+                            break  # it failed: reaped below with its exit code
+                    start = time.perf_counter()
+                    go.touch()  # every writer is set up: they start together
+                    reaped = []
+                    for p in procs:
+                        reaped.append(os.wait4(p.pid, 0))
+                        p.returncode = os.waitstatus_to_exitcode(reaped[-1][1])
+                    wall = time.perf_counter() - start
+                finally:
+                    for p in procs:
+                        if p.returncode is None:
+                            p.kill()
+                            p.wait()
+                committed = locked = 0
+                try:
+                    for p, err in zip(procs, errs, strict=True):
+                        out = p.stdout.read().decode()
+                        p.stdout.close()
+                        if p.returncode != 0:
+                            err.seek(0)
+                            raise CommandFailed(cmd, p.returncode, err.read().decode("utf-8", "replace")[-3000:])
+                        counts = json.loads(out.strip().splitlines()[-1])
+                        committed, locked = committed + counts["committed"], locked + counts["locked"]
+                finally:
+                    for err in errs:
+                        err.close()
+                counter = sqlite3.connect(path)
+                value = int(counter.execute("SELECT value FROM dbinit_metadata WHERE key = ?",
+                                            [WRITERS_KEY]).fetchone()[0])
+                counter.close()
+                if value != committed:  # each committed transaction added one
+                    result.problems.append(f"{name}: counter {value} after {committed} committed transactions")
+                if not committed:
+                    raise CommandFailed(cmd, 0, f"{locked} locked, none committed")
+                tallies[name].append((committed, locked, wall))
+                log(f"    {name}: {committed} committed, {locked} locked, {committed / wall:.0f} tx/s")
+                rss = max(usage.ru_maxrss for _, _, usage in reaped) / 1024
+                cpu = sum(usage.ru_utime + usage.ru_stime for _, _, usage in reaped)
+                return Timing(wall / committed, rss, cpu)
+            finally:
+                shutil.rmtree(path.parent.parent, ignore_errors=True)
+        return run_once
+
+    return side("A", {}), side("B", PREVIOUS_SQLITE)
+
+
+def sqlite_writers_report(ctx: Context, result: Result):
+    def figures(name):
+        timed_runs = result.tallies[name][1:]  # the first is the warm-up
+        tps = statistics.median(c / s for c, _, s in timed_runs)
+        return tps, sum(locked for _, locked, _ in timed_runs), sum(c for c, _, _ in timed_runs)
+
+    (tps_a, locked_a, done_a), (tps_b, locked_b, done_b) = figures("A"), figures("B")
+    result.detail = (f"A {tps_a:.0f} tx/s, {locked_a} locked; B {tps_b:.0f} tx/s, {locked_b} locked "
+                     f"(timed runs, {WRITERS}x{WRITES} each)")
+    result.notes.append(
+        f"Comparison 14: {WRITERS} processes x {WRITES} read-then-write transactions; A (WAL, IMMEDIATE) median "
+        f"{tps_a:.0f} transactions/s, {done_a} committed and {locked_a} 'database is locked' over the timed runs; "
+        f"B ({', '.join(f'{k}={v}' for k, v in PREVIOUS_SQLITE.items())}) median {tps_b:.0f} transactions/s, "
+        f"{done_b} committed and {locked_b} 'database is locked'. The medians in the table are seconds per "
+        "committed transaction." + (" Problems: " + "; ".join(result.problems) if result.problems else ""))
+
+
+# --- 15: dbhealth with third-party apps ----------------------------------------------------------
+THIRDPARTY = {"DJANGO_SETTINGS_MODULE": "tests.settings.thirdparty"}
+THIRDPARTY_ROWS = [sys.executable, "tests/probes/thirdparty_rows.py"]  # as tests/conftest.py's template
+
+
+def dbhealth_thirdparty_sqlite(ctx: Context, result: Result) -> Sides:
+    log("  preparing the template (initdb with the third-party apps, untimed)")
+
+    def initialised():
+        return ctx.sqlite_initialised(then=(THIRDPARTY_ROWS,), **THIRDPARTY, **PROBE_ENV)
+
+    initialised()  # build it now, outside the warm-up
+    return (ctx.sqlite_side(initialised, [manage("dbhealth")], **THIRDPARTY),
+            ctx.sqlite_side(initialised, [manage("check", "--database", "default")], **THIRDPARTY))
+
+
+
 @dataclass(frozen=True)
 class Comparison:
     key: str
@@ -422,4 +667,15 @@ COMPARISONS = [
                "~230 migrations", 0.85, no_template_vs_by_hand_sqlite),
     Comparison("11", "initdb on a missing PostgreSQL database from a template vs migrate, ~230 migrations", 0.15,
                template_vs_migrate_postgres, needs_postgres=True),
+    Comparison("12", f"{BURST} GET /health/ vs {BURST} GET /admin/login/ at once, gunicorn -w {GUNICORN_WORKERS}, "
+               "production settings (SQLite)", 2.0, health_burst_gunicorn),
+    Comparison("13", f"{POOLED_PROCESSES} concurrent initdb on one empty PostgreSQL database through PgBouncer "
+               "(transaction, pool 5) vs directly", 1.25, pooled_initdb_postgres,
+               target_text="<= 1.25, all exit 0, rows once", needs_postgres=True, concurrent=True,
+               report=pooled_initdb_report),
+    Comparison("14", f"SQLite, {WRITERS} processes x {WRITES} read-then-write transactions, WAL + IMMEDIATE vs "
+               "delete + deferred + synchronous=full (s per committed transaction)", 1.0, sqlite_writers,
+               report=sqlite_writers_report),
+    Comparison("15", "dbhealth vs check --database default, third-party apps (initialised SQLite)", 1.3,
+               dbhealth_thirdparty_sqlite),
 ]
