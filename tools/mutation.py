@@ -45,8 +45,11 @@ MUTATIONS = [
     Mutation(
         "the initialisation lock is taken",
         "dbinit/initializer.py",
-        "info = self.stack.enter_context(initialization_lock(self.connection, settings.DBINIT_LOCK_TIMEOUT))",
-        "from .locking import LockInfo; info = LockInfo(kind='none')",
+        "info = self.stack.enter_context(initialization_lock(\n"
+        "            self.connection, settings.DBINIT_LOCK_TIMEOUT, purpose=self.trigger,\n"
+        "            already_done=self._done_as_last_verified))",
+        "info = self.stack.enter_context(__import__('contextlib').nullcontext(\n"
+        "            __import__('dbinit.locking', fromlist=['LockInfo']).LockInfo(kind='none')))",
         ("tests/test_concurrency.py::test_lock_held_too_long_ends_in_its_id",),
     ),
     Mutation(
@@ -110,8 +113,8 @@ MUTATIONS = [
     Mutation(
         "check mode refuses pending migrations",
         "dbinit/startup.py",
-        "BLOCKING_WARNINGS = {errors.W020.id, errors.W024.id}",
-        "BLOCKING_WARNINGS = {errors.W024.id}",
+        "BLOCKING_WARNINGS = {errors.W020.id, errors.W024.id, errors.W029.id}",
+        "BLOCKING_WARNINGS = {errors.W024.id, errors.W029.id}",
         # The WSGI one first: with -x it fails in seconds, while runserver would serve until its timeout.
         ("tests/test_startup.py::test_production_defaults_to_check_and_stops_on_pending_migrations",
          "tests/test_startup.py::test_runserver_check_mode_refuses_a_database_with_pending_migrations"),
