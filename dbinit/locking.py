@@ -142,7 +142,8 @@ def ensure_lease_table(connection):
         except (IntegrityError, ProgrammingError) as exc:
             # Two concurrent CREATE TABLE IF NOT EXISTS: the loser trips on pg_type's unique
             # index (23505) or sees the table (42P07). Either way the table is there now.
-            if getattr(exc.__cause__, "pgcode", None) not in ("23505", "42P07"):
+            # 42710: the table's row type created by the other process first ("type ... already exists").
+            if getattr(exc.__cause__, "pgcode", None) not in ("23505", "42P07", "42710"):
                 raise
 
 
@@ -261,7 +262,17 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
     token = uuid.uuid4().hex
     ensure_lease_table(connection)
     delay = 0.05
-    while not _try_acquire(connection, token, purpose):
+    while True:
+        # A waiter asks first whether the holder did the work: taking a lease just released by
+        # a holder that finished would only make it the next holder with nothing to do.
+        if info.contended and _done(already_done):
+            info.done_by_holder = True
+            break
+        if _try_acquire(connection, token, purpose):
+            if info.contended and _done(already_done):  # the holder finished just before: give it back
+                _release_lease(connection, token)
+                info.done_by_holder = True
+            break
         holder = lease_holder(connection)
         if not info.contended:
             info.contended = True
@@ -274,9 +285,6 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
             raise DbinitError(errors.E060, step=step, target=target + held_by, timeout=f"{timeout:g}")
         if holder is not None and holder.expired:
             continue  # take it over now
-        if _done(already_done):
-            info.done_by_holder = True
-            break
         # Give the server connection back while waiting: behind a session-mode pooler with a
         # small pool, waiters that keep theirs starve the holder's heartbeat.
         connection.close()
@@ -293,10 +301,15 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
     finally:
         lease.stop()
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = %s AND token = %s", [LEASE_NAME, token])
+            _release_lease(connection, token)
         except Error:  # the connection died (InterfaceError too): the lease expires by itself within DBINIT_LOCK_LEASE
             logger.warning("Initialisation lease not released; it expires within %gs", _lease_seconds())
+
+
+def _release_lease(connection, token):
+    """One statement: give the lease back (only ours: the token is in the WHERE clause)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {LEASE_TABLE} WHERE name = %s AND token = %s", [LEASE_NAME, token])
 
 
 # --- SQLite: flock ---------------------------------------------------------------------
