@@ -147,10 +147,13 @@ MUTATIONS = [
         "if self.tenant_missing:",
         ("tests/test_health.py::test_pending_migrations_are_a_warning",),
     ),
-    # "files private" (backups and lock files readable by their owner only): not in the code
-    # yet (no chmod/umask in dbinit); add the entry when it is, e.g.
-    # Mutation("backups are private", "dbinit/backup.py", "os.chmod(target, 0o600)", "pass",
-    #          ("tests/test_repair.py::test_sqlite_backup_is_private",)),
+    Mutation(
+        "files are private (database, lock file and backups readable by their owner only)",
+        "dbinit/private.py",
+        "FILE_MODE = 0o600",
+        "FILE_MODE = 0o644",
+        ("tests/test_password_file.py::test_generated_password_is_written_to_a_private_file",),
+    ),
 ]
 
 ENGINES = {
