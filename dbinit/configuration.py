@@ -117,20 +117,6 @@ def production_problems(settings) -> list[ConfigurationError]:
     return problems
 
 
-# Query-string keys whose values are secrets or point at them (password, sslpassword, passfile...).
-_SECRET_KEY_PATTERN = re.compile(r"pass", re.I)
-_URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.S)
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters shown as escapes (they never reach a terminal raw)."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
-
-
 def dbinit_databases_error() -> ConfigurationError | None:
     """``DBINIT_DATABASES`` (the aliases start-up and /health/ cover) naming an alias not in DATABASES."""
     from django.conf import settings
