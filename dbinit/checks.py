@@ -34,7 +34,7 @@ def to_message(finding, alias):
 # Findings that make running `migrate` unsafe: it would fail half-way, re-run code, or write to a
 # file that is not sound. Lost records are warnings elsewhere, errors here: migrate would re-apply them.
 MIGRATE_UNSAFE = {e.id for e in (
-    errors.E015, errors.E050, errors.E051,  # not a sound, writable SQLite file
+    errors.E015, errors.E050, errors.E051, errors.E089,  # not a sound, writable SQLite file
     errors.E021, errors.E032, errors.E033, errors.W024, errors.W029,  # history, lost records
 )}
 # Schema damage: unsafe only where a pending migration of the same app would touch it.

@@ -64,9 +64,13 @@ def validate_configuration(alias="default", *, admin_password=_UNSET, seed=True)
         from .identifiers import unsafe_name_error
 
         # Before anything is created, dropped or even connected to.
-        unsafe = unsafe_name_error(str(settings.DATABASES[alias].get("NAME") or ""))
+        name = str(settings.DATABASES[alias].get("NAME") or "")
+        unsafe = unsafe_name_error(name)
         if unsafe:
             problems.append(unsafe)
+        template = template_database_reason(name)
+        if template:
+            problems.append(ConfigurationError(errors.E090, name=name, why=template, step="configuration"))
     problems += production_problems(settings)
     if settings.AISECRETARY_ENV == "production":
         password = settings.DBINIT_ADMIN_PASSWORD if admin_password is _UNSET else admin_password
@@ -79,6 +83,18 @@ def validate_configuration(alias="default", *, admin_password=_UNSET, seed=True)
     if unknown:
         problems.append(unknown)
     return problems
+
+
+def template_database_reason(name: str) -> str | None:
+    """Why the PostgreSQL database ``name`` is a template dbinit must never write to, or None."""
+    from django.conf import settings
+
+    if name in ("template0", "template1"):
+        return "PostgreSQL template database (CREATE DATABASE copies it)"
+    prefix = getattr(settings, "DBINIT_TEMPLATE_PREFIX", "")
+    if prefix and name.startswith(prefix):
+        return f"dbinit template (its name starts with DBINIT_TEMPLATE_PREFIX={prefix})"
+    return None
 
 
 # --- production rules ----------------------------------------------------------------

@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import socket
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,8 +138,28 @@ def sqlite_path(settings_dict) -> Path | None:
     return Path(name)
 
 
+def _file_kind(mode: int) -> str | None:
+    """What a path that is neither a regular file nor a folder is, or None."""
+    for test, kind in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return None
+
+
 def check_sqlite_file(path: Path, step="database") -> bool:
-    """Raise E015 if ``path`` exists and is not an SQLite database; return whether it exists."""
+    """Raise E015 if ``path`` exists and is not an SQLite database, E089 if it is not even a regular
+    file (a FIFO would block the open for ever; a device must never be moved or written); return
+    whether it exists."""
+    try:
+        mode = os.stat(path).st_mode  # through a symlink: a link to a database file is fine
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise DbinitError(errors.E051, step=step, path=str(path), reason=exc.strerror) from None
+    kind = _file_kind(mode)
+    if kind:
+        raise DbinitError(errors.E089, step=step, path=str(path), kind=kind)
     try:
         with open(path, "rb") as fh:
             header = fh.read(len(SQLITE_HEADER))

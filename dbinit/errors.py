@@ -397,6 +397,14 @@ E088 = _e("E088", "Password file cannot be written",
    "Set DBINIT_ADMIN_PASSWORD_FILE to a path in a folder this user can write (the file must not "
    "exist yet), or pass --print-password; then set the admin's password with "
    "python manage.py changepassword {email}.")
+E089 = _e("E089", "SQLite path is not a regular file",
+   "{path} is a {kind}, not a database file; it was left untouched.",
+   "Point DATABASE_URL at a regular file (e.g. sqlite:////srv/aisecretary/db.sqlite3); dbinit never "
+   "opens, moves or replaces anything else.")
+E090 = _e("E090", "PostgreSQL template database named",
+   "DATABASE_URL names {name}, a {why}; dbinit never writes to a template (every database "
+   "created from it would inherit the change).",
+   "Point DATABASE_URL at the application's own database (initdb creates it if it is missing).")
 W080 = _e("W080", "Database initialised for another environment",
    "The database records environment {recorded}; this process runs as {current}.",
    "Check DATABASE_URL: a {current} shell is pointed at a {recorded} database. The record is "

@@ -29,12 +29,15 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def narrow(path, mode=FILE_MODE) -> bool:
-    """chmod ``path`` to ``mode`` if this user owns it and others have any access; never follows a link."""
+    """chmod the regular file ``path`` to ``mode`` if this user owns it and others have any access.
+
+    Never follows a link, and never touches a device, pipe or socket (chmod on a path that names
+    /dev/null would change the device for everyone)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return False
-    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or not stat.S_IMODE(st.st_mode) & 0o077:
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or not stat.S_IMODE(st.st_mode) & 0o077:
         return False
     os.chmod(path, mode)
     return True

@@ -37,8 +37,9 @@ logger = logging.getLogger("dbinit")
 
 # Warnings no action fixes that still leave the database unhealthy: lost records a person must vouch for.
 UNHEALTHY_WARNINGS = {errors.W029.id}
-# Findings no repair may touch: the file must be restored by a person.
-UNTOUCHABLE = {errors.E015.id, errors.E050.id, errors.E051.id}
+# Findings no repair may touch: the file must be restored by a person, or the target is not the
+# application's database at all (a PostgreSQL template, a name SQL would change).
+UNTOUCHABLE = {errors.E015.id, errors.E050.id, errors.E051.id, errors.E089.id, errors.E082.id, errors.E090.id}
 
 # Phases, in order: records and schema, then pending migrations (each in its own transaction, as
 # migrate does), then rows and locks.

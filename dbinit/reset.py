@@ -43,8 +43,11 @@ def reset(alias="default", *, backup=True, seed=True, on_event=None) -> ResetRes
     connection = connections[alias]
     result = ResetResult()
     if connection.vendor == "sqlite":
-        path = connection.settings_dict["NAME"]
-        if Path(str(path)).exists():
+        from . import database as db
+
+        path = db.sqlite_path(connection.settings_dict)
+        # Only a file that is an SQLite database is ever moved (never a device, a pipe or notes).
+        if path is not None and db.check_sqlite_file(path, step="reset"):
             result.backup = backups.move_sqlite_aside(connection, "reset")
             result.method = "moved the SQLite file (with its -wal and -shm) into the backup folder"
             result.note = "" if backup else "--no-backup has no effect on SQLite: the file is always moved, never deleted"

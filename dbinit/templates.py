@@ -215,7 +215,14 @@ def restore_sqlite(connection, target: Path) -> TemplateUse:
             return use
         use.built = True
     connection.close()  # the target must not be open while it appears
-    if _sqlite_copy(template, target):
+    try:
+        copied = _sqlite_copy(template, target)
+    except (sqlite3.Error, OSError) as exc:
+        # A folder that exists but takes no new file (a read-only mount, /proc): the normal path
+        # fails the same way and says so with its id (E016) and the fix.
+        logger.info("Template %s not copied to %s (%s); migrating normally", template, target, exc)
+        return use
+    if copied:
         use.source = str(template)
     return use
 

@@ -225,3 +225,98 @@ def test_wrong_password_is_classified_as_authentication_refused():
     assert (error.code, retryable) == ("dbinit.E011", False)
     assert SECRET not in error.render()  # the driver echoed the DSN: the password is masked
     assert "postgres://app:***@db.internal/app" in error.render()
+
+
+# --- paths that are not files, folders nobody may write, databases that are not ours -----
+def _special_file(kind: str, folder) -> tuple:
+    """A FIFO, a Unix socket or a character device (a private copy of /dev/null) at ``folder``/db.sqlite3."""
+    import os
+    import stat
+
+    path = folder / "db.sqlite3"
+    if kind == "fifo":
+        os.mkfifo(path)
+        return path, stat.S_ISFIFO, None
+    if kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        return path, stat.S_ISSOCK, sock
+    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    return path, stat.S_ISCHR, None
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+@pytest.mark.parametrize("command", [("initdb", "--noinput"), ("dbhealth",), ("dbrepair", "--noinput"),
+                                     ("resetdb", "--noinput")])
+def test_sqlite_path_that_is_not_a_regular_file_is_refused_and_left_in_place(tmp_path, kind, command):
+    """resetdb once moved /dev/null into a backup folder (and made the device 0600)."""
+    import os
+
+    path, is_kind, keep = _special_file(kind, tmp_path)
+    before = os.lstat(path)
+    try:
+        proc = manage(*command, env={"DATABASE_URL": f"sqlite:///{path}", "DBINIT_CONNECT_TIMEOUT": "1",
+                                     "DBINIT_BACKUP_DIR": str(tmp_path / "backups")}, timeout=60)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 1 and "Traceback" not in output, output
+        assert "dbinit.E089" in output and "Point DATABASE_URL at a regular file" in output  # the id and the fix
+        after = os.lstat(path)
+        assert is_kind(after.st_mode), f"{path} was replaced or moved"
+        assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)  # the same node, mode unchanged
+        assert not (tmp_path / "backups").exists() or list((tmp_path / "backups").iterdir()) == []
+    finally:
+        if keep is not None:
+            keep.close()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("templates", ["off", "on"])
+@pytest.mark.parametrize("command", [("initdb", "--noinput"), ("resetdb", "--noinput")])
+def test_sqlite_file_in_a_folder_nobody_may_write(tmp_path, command, templates):
+    """/proc exists, but not even root may create a file in it: E016, not the template copy's traceback."""
+    env = {"DBINIT_CONNECT_TIMEOUT": "1", "DBINIT_TEMPLATES": templates,
+           "DBINIT_TEMPLATE_DIR": str(tmp_path / "templates"), "DBINIT_SNAPSHOT_DIR": str(tmp_path / "none")}
+    if templates == "on":  # the template exists: only copying it to the new path can fail
+        warm = manage("initdb", "--noinput", env={**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'warm.sqlite3'}"})
+        assert warm.returncode == 0 and list((tmp_path / "templates").glob("*.sqlite3")), warm.stderr
+    proc = manage(*command, env={**env, "DATABASE_URL": "sqlite:////proc/dbinit-bad-input.sqlite3"}, timeout=60)
+    assert_clean_failure(proc, "dbinit.E016", exit_code=1)
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.parametrize("name", ["template1", "template0", "dbinit_tpl_" + "0" * 24])
+@pytest.mark.parametrize("command", [("initdb", "--noinput"), ("dbrepair", "--noinput"), ("resetdb", "--noinput")])
+def test_postgres_template_databases_are_never_written(name, command):
+    """Tables created in template1 would appear in every database created afterwards."""
+    server = postgres_server_url()
+    before = {row[0]: row[1] for row in _template_tables(server)}
+    try:
+        proc = manage(*command, env={"DATABASE_URL": pg_url(name=name), "DBINIT_CONNECT_TIMEOUT": "1",
+                                     "DBINIT_TEMPLATE_PREFIX": "dbinit_tpl_"}, timeout=60)
+        assert_clean_failure(proc, "dbinit.E090")
+        assert {row[0]: row[1] for row in _template_tables(server)} == before
+    finally:
+        after = {row[0]: row[1] for row in _template_tables(server)}
+        if after != before:  # a regression wrote into template1: undo it, or every new database inherits it
+            _restore_template1(server)
+
+
+def _template_tables(server):
+    from tests.support.databases import server_query, with_database
+
+    return server_query(with_database(server, "template1"),
+                        "SELECT 'template1', count(*) FROM pg_tables WHERE schemaname = 'public'")
+
+
+def _restore_template1(server):
+    from tests.support.databases import _pg_connect
+
+    conn = _pg_connect(server, "template1")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner; "
+                           "GRANT USAGE ON SCHEMA public TO PUBLIC")
+    finally:
+        conn.close()
