@@ -94,7 +94,8 @@ DBINIT_STARTUP = conf.parse_choice(
     conf.STARTUP_MODES,
     {"development": "init", "production": "check", "testing": "off"}[AISECRETARY_ENV],
 )
-DBINIT_ADMIN_EMAIL = env.str("DBINIT_ADMIN_EMAIL", default=conf.DEFAULT_ADMIN_EMAIL)
+DBINIT_ADMIN_EMAIL = conf.parse_email("DBINIT_ADMIN_EMAIL", env.str("DBINIT_ADMIN_EMAIL", default=None),
+                                      conf.DEFAULT_ADMIN_EMAIL)
 # Production has no default: initdb refuses the well-known one and generates one when unset.
 DBINIT_ADMIN_PASSWORD = env.str(
     "DBINIT_ADMIN_PASSWORD", default=None if PRODUCTION else conf.WELL_KNOWN_PASSWORD

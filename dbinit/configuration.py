@@ -180,6 +180,29 @@ def parse_seconds(setting: str, value: str | None, default: float) -> float:
     return seconds
 
 
+MAX_EMAIL_LENGTH = 254  # accounts.User.email's max_length (RFC 5321's path limit)
+
+
+def parse_email(setting: str, value: str | None, default: str) -> str:
+    """An email address for the admin: unset or empty gives ``default``; anything that is not an
+    address (no '@', a control character, longer than the column) is E005 before any row is written."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if value is None or value.strip() == "":
+        return default
+    email = value.strip()
+    try:
+        if _has_control(email) or len(email) > MAX_EMAIL_LENGTH:
+            raise ValidationError("not an address")
+        validate_email(email)
+    except ValidationError:
+        raise ConfigurationError(errors.E005, setting=setting, value=_printable(email)[:80],
+                                 expected=f"expected an email address (name@example.com, at most "
+                                          f"{MAX_EMAIL_LENGTH} characters)", step="configuration") from None
+    return email
+
+
 MIN_TOKEN_LENGTH = 32
 
 

@@ -320,3 +320,25 @@ def _restore_template1(server):
                            "GRANT USAGE ON SCHEMA public TO PUBLIC")
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("email", ["notanemail", "admin@ai-secretary.com\nroot@evil.example", "@ai-secretary.com",
+                                   "a" * 300 + "@ai-secretary.com", "admin@ai secretary.com", "admin\t@x.example"])
+def test_admin_email_that_is_not_an_address_is_refused_before_anything_is_written(tmp_path, email):
+    """An admin named 'notanemail' was created; an empty one ended in a ValueError traceback."""
+    db_file = tmp_path / "db.sqlite3"
+    proc = initdb({"DBINIT_ADMIN_EMAIL": email, "DATABASE_URL": f"sqlite:///{db_file}"})
+    assert_clean_failure(proc, "dbinit.E005", exit_code=2)
+    assert "DBINIT_ADMIN_EMAIL" in proc.stderr
+    assert not db_file.exists()
+
+
+def test_empty_admin_email_means_the_default(tmp_path):
+    db_file = tmp_path / "db.sqlite3"
+    proc = initdb({"DBINIT_ADMIN_EMAIL": "  ", "DATABASE_URL": f"sqlite:///{db_file}"})
+    assert proc.returncode == 0, proc.stderr
+    con = sqlite3.connect(db_file)
+    try:
+        assert con.execute("SELECT email FROM accounts_user").fetchall() == [("admin@ai-secretary.com",)]
+    finally:
+        con.close()
