@@ -76,7 +76,10 @@ def private_folder(path: Path, *, step=None) -> Path:
     except OSError as exc:
         raise DbinitError(errors.E072, step=step, target=str(path),
                           reason=f"cannot create {path}: {exc.strerror}") from None
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:  # e.g. a path below a regular file: "Not a directory"
+        raise DbinitError(errors.E084, step=step, path=str(path), reason=f"cannot be used ({exc.strerror})") from None
     if not stat.S_ISDIR(st.st_mode):
         raise DbinitError(errors.E084, step=step, path=str(path), reason="is not a folder")
     if st.st_uid != os.geteuid():

@@ -342,3 +342,17 @@ def test_empty_admin_email_means_the_default(tmp_path):
         assert con.execute("SELECT email FROM accounts_user").fetchall() == [("admin@ai-secretary.com",)]
     finally:
         con.close()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backup_dir", ["{file}", "{file}/sub"])
+def test_backup_folder_that_cannot_be_a_folder_is_refused_and_nothing_moves(tmp_path, backup_dir):
+    """DBINIT_BACKUP_DIR below a regular file ended in a NotADirectoryError traceback."""
+    db_file = tmp_path / "db.sqlite3"
+    assert initdb({"DATABASE_URL": f"sqlite:///{db_file}"}).returncode == 0
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    before = db_file.read_bytes()
+    proc = manage("resetdb", "--noinput", env={"DATABASE_URL": f"sqlite:///{db_file}",
+                                               "DBINIT_BACKUP_DIR": backup_dir.format(file=tmp_path / "notes.txt")})
+    assert_clean_failure(proc, "dbinit.E084", exit_code=1)
+    assert db_file.read_bytes() == before and (tmp_path / "notes.txt").read_text() == "not a folder\n"
