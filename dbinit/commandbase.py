@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
+from . import errors
 from .errors import DbinitError
 
 
@@ -74,6 +75,14 @@ class DbinitCommand(BaseCommand):
 
     def write_json(self, data):
         self.stdout.write(json.dumps(data, indent=2, default=str))
+
+    def answer(self, prompt: str, command: str, expected: str) -> str:
+        """The person's answer to ``prompt``; a closed stdin or Ctrl-C is "not confirmed" (E071)."""
+        try:
+            return input(prompt)
+        except (EOFError, KeyboardInterrupt):
+            self.stdout.write("")
+            self.fail(DbinitError(errors.E071, command=command, expected=expected))
 
     def fail(self, error: DbinitError, returncode=1):
         """Raise CommandError carrying the rendered catalogue entry (Django prints it, no traceback)."""

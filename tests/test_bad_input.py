@@ -356,3 +356,21 @@ def test_backup_folder_that_cannot_be_a_folder_is_refused_and_nothing_moves(tmp_
                                                "DBINIT_BACKUP_DIR": backup_dir.format(file=tmp_path / "notes.txt")})
     assert_clean_failure(proc, "dbinit.E084", exit_code=1)
     assert db_file.read_bytes() == before and (tmp_path / "notes.txt").read_text() == "not a folder\n"
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("command", [("resetdb",), ("resetdb", "--force"), ("dbrepair",)])
+def test_prompt_with_stdin_closed_is_not_confirmed(tmp_path, command):
+    """A confirmation prompt reading a closed stdin (a cron job, CI without --noinput) ended in an
+    EOFError traceback; it is 'not confirmed' (E071), and nothing changes."""
+    db_file = tmp_path / "db.sqlite3"
+    env = {"DATABASE_URL": f"sqlite:///{db_file}"}
+    assert initdb(env).returncode == 0
+    con = sqlite3.connect(db_file)
+    con.execute("DROP TABLE django_session")  # something for dbrepair to offer
+    con.close()
+    before = db_file.read_bytes()
+    proc = manage(*command, env=env)  # stdin is /dev/null: the prompt reads EOF at once
+    assert_clean_failure(proc, "dbinit.E071", exit_code=1)
+    assert db_file.read_bytes() == before
+    assert not (tmp_path / "backups").exists() or not list((tmp_path / "backups").iterdir())

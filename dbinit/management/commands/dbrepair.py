@@ -80,13 +80,14 @@ class Command(DbinitCommand):
             self.fail(refusal or DbinitError(errors.E085, command="dbrepair --noinput", recorded="production",
                                              current=settings.AISECRETARY_ENV))
         name = settings.DATABASES[alias]["NAME"]
-        answer = input(f"This database records PRODUCTION. Type the database name ({name}) to continue: ")
+        answer = self.answer(f"This database records PRODUCTION. Type the database name ({name}) to continue: ",
+                             "dbrepair", f"type {name}")
         if answer.strip() != str(name):
             self.fail(DbinitError(errors.E071, command="dbrepair", expected=f"type {name}"))
 
     def confirm(self, result):
         self.render_plan(result)
-        answer = input("Carry out these repairs? [y/N] ")
+        answer = self.answer("Carry out these repairs? [y/N] ", "dbrepair", "y")
         self.plan_shown = True
         return answer.strip().lower() in ("y", "yes")
 

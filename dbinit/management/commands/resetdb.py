@@ -55,12 +55,13 @@ class Command(DbinitCommand):
                                   current=settings.AISECRETARY_ENV))
         if options["interactive"]:
             if production or recorded_production:
-                answer = input(f"This DESTROYS every row of {target} in PRODUCTION.\n"
-                               f"Type the database name ({name}) to continue: ")
+                answer = self.answer(f"This DESTROYS every row of {target} in PRODUCTION.\n"
+                                     f"Type the database name ({name}) to continue: ", "resetdb", f"type {name}")
                 if answer.strip() != str(name):
                     self.fail(DbinitError(errors.E071, command="resetdb", expected=f"type {name}"))
             else:
-                answer = input(f"This will drop every table of {target} (after a backup). Type 'yes' to continue: ")
+                answer = self.answer(f"This will drop every table of {target} (after a backup). Type 'yes' to "
+                                     "continue: ", "resetdb", "type yes")
                 if answer.strip().lower() != "yes":
                     self.fail(DbinitError(errors.E071, command="resetdb", expected="type yes"))
         with self.quiet_logger(options["verbosity"]):
