@@ -337,7 +337,33 @@ def parse_database_url(url: str) -> dict:
         raise ConfigurationError(errors.E002, url=shown, reason="django-environ cannot parse it",
                                  step="configuration") from None
     _refuse_control_characters(url, config, shown)
+    if config.get("HOST") and "%" in config["HOST"]:
+        # A Unix socket folder written as a host (postgres://user@%2Fvar%2Frun%2Fpostgresql/db):
+        # django-environ leaves it encoded, libpq wants the path.
+        config["HOST"] = urllib.parse.unquote(config["HOST"])
+    if scheme in _SQLITE_SCHEMES:
+        _refuse_unknown_sqlite_options(config.get("OPTIONS") or {})
     return config
+
+
+# What Django's SQLite backend passes on to Python 3.11's sqlite3.connect(), and the two it reads itself.
+_SQLITE_OPTIONS = {"timeout", "detect_types", "isolation_level", "cached_statements", "init_command",
+                   "transaction_mode"}
+_SQLITE_TRANSACTION_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
+
+
+def _refuse_unknown_sqlite_options(options: dict) -> None:
+    """E018 for a query-string option SQLite's driver would reject with a TypeError (``?mode=ro``)
+    or Django with ImproperlyConfigured (a bad ``transaction_mode``): at settings time, for every command."""
+    for key, value in options.items():
+        if key not in _SQLITE_OPTIONS:
+            reason = (f"{_printable(key)!r} is not an SQLite connection option (the query string may hold "
+                      f"{', '.join(sorted(_SQLITE_OPTIONS))})")
+        elif key == "transaction_mode" and str(value).upper() not in _SQLITE_TRANSACTION_MODES:
+            reason = f"transaction_mode must be one of {', '.join(_SQLITE_TRANSACTION_MODES)}"
+        else:
+            continue
+        raise ConfigurationError(errors.E018, reason=reason, step="configuration")
 
 
 @dataclass(frozen=True)

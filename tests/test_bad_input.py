@@ -41,6 +41,8 @@ def pg_url(user="root", password=None, host="127.0.0.1", port=5432, name="dbinit
     (f"postgres://root:{SECRET}@127.0.0.1:5432/", "dbinit.E002"),  # no database name
     ("not a url", "dbinit.E002"),
     ("sqlite://", "dbinit.E002"),  # no file
+    ("sqlite:////tmp/dbinit-bad.sqlite3?mode=ro", "dbinit.E018"),  # sqlite3.connect() had raised a TypeError
+    ("sqlite:////tmp/dbinit-bad.sqlite3?transaction_mode=sometimes", "dbinit.E018"),  # ImproperlyConfigured
 ])
 def test_malformed_database_urls(url, code):
     proc = initdb({"DATABASE_URL": url})
@@ -374,3 +376,22 @@ def test_prompt_with_stdin_closed_is_not_confirmed(tmp_path, command):
     assert_clean_failure(proc, "dbinit.E071", exit_code=1)
     assert db_file.read_bytes() == before
     assert not (tmp_path / "backups").exists() or not list((tmp_path / "backups").iterdir())
+
+
+@pytest.mark.postgresql_only
+def test_unix_socket_folder_written_as_the_host(tmp_path):
+    """postgres://USER@%2Fvar%2Frun%2Fpostgresql/NAME (dj-database-url's form) was 'host cannot be resolved'."""
+    import os
+
+    from tests.support.databases import ScratchDatabase
+
+    folder = "/var/run/postgresql"
+    if not os.path.exists(f"{folder}/.s.PGSQL.5432"):
+        pytest.skip(f"no PostgreSQL socket in {folder}")
+    db = ScratchDatabase.new("postgresql", tmp_path)
+    try:
+        proc = initdb({"DATABASE_URL": f"postgres://root@%2Fvar%2Frun%2Fpostgresql/{db.name}"})
+        assert proc.returncode == 0, proc.stderr
+        assert db.scalar("SELECT count(*) FROM accounts_user") == 1
+    finally:
+        db.drop()

@@ -66,10 +66,18 @@ def test_initdb_with_a_nul_in_the_name_has_no_traceback():
 
 
 def test_query_string_password_is_masked_in_the_description(tmp_path):
-    url = f"sqlite:///{tmp_path}/db.sqlite3?password={SECRET}"
-    proc = manage("initdb", "--noinput", "--plan", "--format", "json", env={"DATABASE_URL": url})
+    # Port 1: nothing listens, so the report is the description and the refused connection.
+    url = f"postgres://root@127.0.0.1:1/dbinit_masking?password={SECRET}"
+    proc = manage("dbhealth", "--format", "json", env={"DATABASE_URL": url, "DBINIT_CONNECT_TIMEOUT": "1"})
     assert SECRET not in proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["database"]["password"] == "***"
+
+
+def test_query_string_password_on_an_sqlite_url_is_refused_without_showing_it(tmp_path):
+    url = f"sqlite:///{tmp_path}/db.sqlite3?password={SECRET}"  # no such SQLite option: E018
+    proc = manage("initdb", "--noinput", "--plan", env={"DATABASE_URL": url})
+    assert proc.returncode == 2 and "dbinit.E018" in proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
 
 
 def test_scrub_masks_query_string_secrets():
