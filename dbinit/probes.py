@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from . import errors, readiness, startup
 from .access import may_see_details
@@ -25,20 +25,20 @@ def _answer(ok: bool, body: dict) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def live(request):
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def ready(request):
     result = readiness.check("default")
     return _answer(result.ready, result.as_dict(details=may_see_details(request)))
 
 
 @never_cache
-@require_GET
+@require_safe
 def startup_probe(request):
     finished = startup.finished()
     body = {"status": "ok" if finished else "fail"}

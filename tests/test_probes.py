@@ -26,6 +26,19 @@ def test_ready_database_answers_200_on_every_probe(initialized_db):
     assert get(initialized_db, "/health/startup/") == (200, {"status": "ok"})
 
 
+@pytest.mark.parametrize("path", ["/health/live/", "/health/ready/", "/health/startup/"])
+def test_probes_answer_head_as_get_and_refuse_writes(initialized_db, path):
+    """HAProxy and some load balancers check with HEAD: it was 405 while GET said 200."""
+    def call(method):
+        proc = python("tests/probes/get.py", path, "--method", method, db=initialized_db)
+        assert proc.returncode == 0, proc.stderr
+        answer = json.loads(proc.stdout)
+        return answer["status"], answer["body"]
+
+    assert call("head") == (200, "")
+    assert call("post")[0] == 405
+
+
 def test_missing_database_is_not_ready_and_live_does_not_touch_it(fresh_db):
     assert get(fresh_db, "/health/live/") == (200, {"status": "ok"})
     status, body = get(fresh_db, "/health/ready/")

@@ -1,4 +1,4 @@
-"""Run in a subprocess: GET a path through Django's test client, print status and body as JSON.
+"""Run in a subprocess: GET (or --method) a path through Django's test client, print status and body as JSON.
 
 ``--staff EMAIL``: logged in as that (staff) user first, to see what staff see.
 """
@@ -19,9 +19,10 @@ from django.test import Client  # noqa: E402
 parser = argparse.ArgumentParser()
 parser.add_argument("path")
 parser.add_argument("--staff")
+parser.add_argument("--method", default="get", choices=["get", "head", "post"])
 args = parser.parse_args()
 client = Client()
 if args.staff:
     client.force_login(get_user_model().objects.get(email__iexact=args.staff))
-response = client.get(args.path, HTTP_ACCEPT="application/json")
+response = getattr(client, args.method)(args.path, HTTP_ACCEPT="application/json")
 print(json.dumps({"status": response.status_code, "body": response.content.decode()}))
