@@ -4,8 +4,9 @@ initdb records ``AISECRETARY_ENV`` in ``dbinit.Metadata`` (key ``environment``),
 ``ar_internal_metadata`` does. A production record is never lowered by another
 environment: a development shell pointed at the production ``DATABASE_URL`` sees the
 record, seeds under production's rules, and its destructive commands (resetdb, dbrepair)
-refuse unless ``--force`` and the typed database name. A database reset from scratch
-starts a new record.
+refuse unless ``--force`` and the typed database name. A record dbinit does not know
+(anything but ``development`` or ``testing``: edited by hand, damaged) protects the database
+as production does. A database reset from scratch starts a new record.
 """
 
 from __future__ import annotations
@@ -34,10 +35,25 @@ def recorded(alias="default") -> str | None:
         return None
 
 
+# The records that do not protect a database; anything else recorded there (production, but also
+# "Production", "staging", an empty or damaged value) is treated as production: fail safe.
+UNPROTECTED = ("development", "testing")
+
+
+def says_production(found: str | None) -> bool:
+    """Whether a recorded environment protects the database as production does."""
+    return found is not None and found not in UNPROTECTED
+
+
+def _shown(found: str) -> str:
+    """A recorded value as text: a plain word as it is, anything else quoted (newlines, spaces, empty)."""
+    return found if found.isidentifier() else ascii(found)
+
+
 def effective(alias="default", current: str | None = None) -> str:
     """The environment whose rules apply: production if either the caller or the database says so."""
     current = current or settings.AISECRETARY_ENV
-    return PRODUCTION if PRODUCTION in (current, recorded(alias)) else current
+    return PRODUCTION if current == PRODUCTION or says_production(recorded(alias)) else current
 
 
 def record(alias="default", current: str | None = None) -> str:
@@ -46,7 +62,7 @@ def record(alias="default", current: str | None = None) -> str:
 
     current = current or settings.AISECRETARY_ENV
     existing = recorded(alias)
-    if existing == current or existing == PRODUCTION:
+    if existing == current or says_production(existing):
         return existing
     try:
         with transaction.atomic(using=alias):
@@ -64,8 +80,8 @@ def mismatch(alias="default", current: str | None = None) -> DbinitError | None:
     """W080 when the database records production and the caller is not production."""
     current = current or settings.AISECRETARY_ENV
     found = recorded(alias)
-    if found == PRODUCTION and current != PRODUCTION:
-        return DbinitError(errors.W080, recorded=found, current=current)
+    if says_production(found) and current != PRODUCTION:
+        return DbinitError(errors.W080, recorded=_shown(found), current=current)
     return None
 
 
@@ -77,12 +93,12 @@ def refusal(alias, command, *, force: bool, current: str | None = None) -> Dbini
     """
     current = current or settings.AISECRETARY_ENV
     found = recorded(alias)
-    if found == PRODUCTION and current != PRODUCTION and not force:
-        return DbinitError(errors.E085, command=command, recorded=found, current=current)
+    if says_production(found) and current != PRODUCTION and not force:
+        return DbinitError(errors.E085, command=command, recorded=_shown(found), current=current)
     return None
 
 
 def protected(alias="default", current: str | None = None) -> bool:
     """Whether the database records production while the caller is not."""
     current = current or settings.AISECRETARY_ENV
-    return current != PRODUCTION and recorded(alias) == PRODUCTION
+    return current != PRODUCTION and says_production(recorded(alias))

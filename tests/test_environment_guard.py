@@ -7,6 +7,8 @@ the production database: resetdb and dbrepair read the environment the database 
 
 import json
 
+import pytest
+
 from tests.support.databases import manage, python
 from tests.support.production import production
 
@@ -63,6 +65,23 @@ def test_resetdb_from_development_refuses_a_production_database(populated_db):
     proc = manage("resetdb", "--force", db=populated_db, input="yes\n")
     assert proc.returncode == 1 and "dbinit.E071" in proc.stderr
     assert populated_db.row_counts() == before
+
+
+@pytest.mark.parametrize("damaged", ["Production", "production\n", " production", "staging", ""])
+def test_an_environment_record_dbinit_does_not_know_counts_as_production(initialized_db, damaged):
+    """A record other than exactly development or testing (edited by hand, damaged) once let
+    resetdb drop the database from a development shell: an unknown record protects, as production does."""
+    initialized_db.execute("DELETE FROM dbinit_metadata WHERE key = 'environment'")
+    initialized_db.query("INSERT INTO dbinit_metadata (key, value, updated_at) VALUES ('environment', %s, "
+                         "CURRENT_TIMESTAMP)", [damaged])
+    before = initialized_db.row_counts()
+    for command in (["resetdb", "--noinput"], ["dbrepair", "--noinput"]):
+        proc = manage(*command, db=initialized_db)
+        assert proc.returncode == 1 and "dbinit.E085" in proc.stderr, proc.stdout + proc.stderr
+    assert initialized_db.row_counts() == before  # refused: nothing written
+    assert manage("initdb", "--noinput", db=initialized_db).returncode == 0
+    assert recorded(initialized_db) == damaged  # never lowered to development
+    assert initialized_db.row_counts() == {**before, "dbinit_initializationrun": before["dbinit_initializationrun"] + 1}
 
 
 def test_resetdb_with_force_and_the_typed_name_proceeds(populated_db):
