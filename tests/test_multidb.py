@@ -286,3 +286,49 @@ def test_an_unknown_alias_in_dbinit_databases_is_a_configuration_error_everywher
     out = json.loads(python("tests/probes/health.py", "?format=json", env=env).stdout)
     checks = json.loads(out["body"])["checks"]
     assert out["status"] == 500 and checks["dbinit:configuration"] == "fail" and checks["dbinit:database"] == "ok"
+
+
+# --- a streaming standby (pg_is_in_recovery()) --------------------------------------------------
+# ``replica`` is default itself as a real standby serves it (tests/support/standby.py): a server in
+# recovery, streaming from the test server. UNDECLARED drops the MIRROR and the replica router, so
+# only the server can say that it is read-only.
+UNDECLARED = {"MULTIDB_REPLICA_UNDECLARED": "1"}
+IN_RECOVERY = "the server is a standby in recovery (pg_is_in_recovery())"
+
+
+@pytest.fixture
+def streaming(multi_template, standby, tmp_path):
+    """default and analytics initialised; replica: that default on the session's standby, caught up."""
+    m = MultiDatabase.streaming(multi_template, standby, tmp_path)
+    yield m
+    m.drop()
+
+
+def settled(m, standby) -> tuple:
+    """The replica's snapshot once the standby replayed all the primary wrote (a write that reached
+    default through any path shows here too)."""
+    standby.catch_up()
+    return m.snapshot(m.replica)
+
+
+@pytest.mark.postgresql_only
+def test_every_writing_command_refuses_a_standby_in_recovery_with_its_id(streaming, standby):
+    before = settled(streaming, standby)
+    env = {**streaming.env, **UNDECLARED}
+    for args in (["initdb"], ["initdb", "--plan"], ["dbrepair"], ["resetdb"]):
+        proc = manage(*args, "--database", "replica", env=env, input="yes\n")
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "dbinit.E074" in proc.stderr and IN_RECOVERY in proc.stderr, (args, proc.stderr)
+        assert "E042" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+        assert "Type 'yes'" not in proc.stdout  # resetdb refuses before it asks
+    assert settled(streaming, standby) == before
+
+
+@pytest.mark.postgresql_only
+def test_health_endpoint_lists_a_standby_as_a_replica_only(streaming, standby):
+    before = settled(streaming, standby)
+    out = json.loads(python("tests/probes/health.py", "?format=json", env={**streaming.env, **HEALTH_DETAILS}).stdout)
+    assert out["status"] == 200, out
+    body = json.loads(out["body"])
+    assert "dbinit:database:replica" in body and "dbinit:migrations:replica" not in body
+    assert settled(streaming, standby) == before
