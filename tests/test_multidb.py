@@ -364,6 +364,35 @@ def test_dbhealth_reports_a_standby_as_a_replica_with_its_lag(streaming, standby
     assert settled(streaming, standby) == before
 
 
+# Twenty readings of the lag next to the age of the last replayed transaction, in one process.
+IDLE_READINGS = """
+import json, django
+django.setup()
+from django.db import connections
+from dbinit import replication
+readings = []
+for _ in range(20):
+    lag = replication.measure(connections["replica"])
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())")
+        readings.append((lag.seconds, float(cursor.fetchone()[0])))
+print(json.dumps(readings))
+"""
+
+
+@pytest.mark.postgresql_only
+def test_a_caught_up_standby_has_no_lag_however_old_its_last_transaction(streaming, standby):
+    """An idle primary writes no transaction: the last one the standby replayed grows old without the
+    standby being behind. Other sessions may write to the shared server meanwhile (a reading taken
+    while their WAL waits for replay is the age), so one caught-up reading of 0 among twenty is the proof."""
+    standby.catch_up()
+    proc = python("-c", IDLE_READINGS, env=streaming.env)
+    assert proc.returncode == 0, proc.stderr
+    readings = json.loads(proc.stdout)
+    assert all(age > 0 for _, age in readings)  # the naive measure would never read 0
+    assert any(seconds == 0.0 for seconds, _ in readings), readings
+
+
 @pytest.mark.postgresql_only
 def test_start_up_only_reaches_a_standby_and_measures_its_lag(streaming, standby):
     before = settled(streaming, standby)
