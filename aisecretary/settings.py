@@ -158,6 +158,11 @@ sqlite.apply_connection_defaults(
 )
 # The aliases start-up and /health/ cover (default: every alias), e.g. "default,analytics".
 DBINIT_DATABASES = env.list("DBINIT_DATABASES", default=[])
+# How far (seconds) a PostgreSQL standby may be behind its primary before dbhealth, start-up and
+# /health/ warn (dbinit.W074); up to a week, for a standby delayed on purpose.
+DBINIT_REPLICA_MAX_LAG = conf.parse_seconds(
+    "DBINIT_REPLICA_MAX_LAG", env.str("DBINIT_REPLICA_MAX_LAG", default=None), 30.0, maximum=7 * 24 * 3600
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -165,17 +165,17 @@ def parse_choice(setting: str, value: str | None, choices: tuple[str, ...], defa
     return value
 
 
-def parse_seconds(setting: str, value: str | None, default: float) -> float:
+def parse_seconds(setting: str, value: str | None, default: float, maximum: float = 3600) -> float:
     if value is None or value.strip() == "":
         return default
     try:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not (0 < seconds <= 3600):
+    if not (0 < seconds <= maximum):
         raise ConfigurationError(
-            errors.E005, setting=setting, value=value, expected="expected a number of seconds between 0 and 3600",
-            step="configuration",
+            errors.E005, setting=setting, value=value,
+            expected=f"expected a number of seconds between 0 and {maximum:g}", step="configuration",
         )
     return seconds
 

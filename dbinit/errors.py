@@ -268,6 +268,14 @@ E075 = _e("E075", "Read-only database missing",
    "The database {name} of the read-only alias {alias} does not exist.",
    "Create it from {primary} (a streaming replica or a restored copy); dbinit never creates or "
    "initialises a read-only alias.")
+W074 = _e("W074", "Replica lagging",
+   "{alias} is a standby {lag} behind its primary, more than DBINIT_REPLICA_MAX_LAG ({limit} s): "
+   "reads routed to it miss the latest writes.",
+   "On the standby, find what holds replay back: SELECT pg_get_wal_replay_pause_state() (a paused "
+   "replay resumes with SELECT pg_wal_replay_resume()), SELECT * FROM pg_stat_wal_receiver (is it "
+   "streaming from the primary?), and the standby's log (replay conflicts, disk or CPU).",
+   "If that much lag is acceptable for what is read there (a delayed standby), raise "
+   "DBINIT_REPLICA_MAX_LAG (seconds).")
 # --- locking and history ----------------------------------------------
 E060 = _e("E060", "Initialisation lock timeout",
    "Another process held the initialisation lock on {target} for {timeout}s.",
@@ -454,6 +462,11 @@ I019 = _e("I019", "Routed to another database",
    "{what}: routed to {where}, not to {alias}; not checked here.", "Nothing to do.")
 I020 = _e("I020", "Read-only database",
    "{alias} is read-only to dbinit ({reason}): it is checked, never written.", "Nothing to do.")
+I029 = _e("I029", "Replication lag",
+   "{alias} is a standby in recovery; replication lag {lag} (DBINIT_REPLICA_MAX_LAG {limit} s).",
+   "Nothing to do.")
+I030 = _e("I030", "No replication lag to measure",
+   "{alias} is not a standby in recovery ({why}): it has no replication lag to measure.", "Nothing to do.")
 
 # Every entry above, in the order written (the reference page follows it).
 CATALOGUE: dict[str, Entry] = {e.id: e for e in list(globals().values()) if isinstance(e, Entry)}

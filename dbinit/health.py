@@ -215,6 +215,26 @@ def check_connectivity(ctx: HealthContext) -> list[Finding]:
     return found
 
 
+def check_replication(ctx: HealthContext) -> list[Finding]:
+    """A read-only alias: how far its server is behind the primary (see dbinit.replication)."""
+    from . import replication
+
+    name = "replication"
+    if not ctx.read_only:
+        return []  # dbinit writes there: no primary to lag behind, and no query
+    lag = replication.measure(ctx.connection)
+    if lag is None:
+        vendor = ctx.connection.vendor
+        why = {"sqlite": "SQLite has no replication",
+               "postgresql": "its server is not in recovery"}.get(vendor, f"dbinit does not measure {vendor}'s lag")
+        return [Finding.result(name, errors.I030, status="info", alias=ctx.alias, why=why)]
+    limit = f"{settings.DBINIT_REPLICA_MAX_LAG:g}"
+    if lag.over(settings.DBINIT_REPLICA_MAX_LAG):
+        return [Finding.problem(name, DbinitError(errors.W074, alias=ctx.alias, lag=lag.describe(), limit=limit))]
+    return [Finding.result(name, errors.I029, status="info" if lag.seconds is None else "ok", alias=ctx.alias,
+                           lag=lag.describe(), limit=limit)]
+
+
 def _missing(ctx: HealthContext, error: DbinitError) -> DbinitError:
     """A missing database: initdb creates it, unless the alias is read-only to dbinit."""
     if not ctx.read_only:
@@ -517,6 +537,7 @@ def check_snapshot(ctx: HealthContext) -> list[Finding]:
 CHECKS = {
     "configuration": (check_configuration, False),
     "connectivity": (check_connectivity, True),
+    "replication": (check_replication, True),
     "engine": (check_engine, True),
     "migrations": (check_migrations, True),
     "model_changes": (check_model_changes, True),
@@ -580,9 +601,13 @@ def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0,
     return report
 
 
+# Problems of the read-only alias itself, whose own hint says what to do there.
+OWN_HINTS = {errors.E075.id, errors.W074.id}
+
+
 def _point_hints_at_primary(ctx, report):
     """On a read-only alias no fix runs here: every hint says to fix the primary instead."""
     for f in report.findings:
-        if f.level_number >= 30 and f.id != errors.E075.id:
+        if f.level_number >= 30 and f.id not in OWN_HINTS:
             f.hint = routing.refusal(ctx.alias, "python manage.py dbrepair", ctx.read_only).hint
             f.repair = None

@@ -48,14 +48,17 @@ class DbinitCheck(HealthCheck):
 
 
 # Not "engine": its SQLite quick_check reads the whole file, too much for every probe.
-GROUPS = (("database", ("connectivity",)), ("migrations", ("migrations", "schema")), ("seed", ("seed",)))
+# "replication" says nothing (and queries nothing) on a writable alias; on a replica it reports
+# the lag, a warning over DBINIT_REPLICA_MAX_LAG (the endpoint stays at 200).
+GROUPS = (("database", ("connectivity", "replication")), ("migrations", ("migrations", "schema")),
+          ("seed", ("seed",)))
 # The production rules on the settings (no I/O): a misconfigured server reports unhealthy.
 CONFIGURATION_GROUP = ("configuration", ("configuration",))
 
 
 def health_checks() -> list:
     """The configuration line, then one line per group and alias of DBINIT_DATABASES (default: all);
-    a replica only as reachable.
+    a replica only as reachable, with its replication lag.
 
     Reads the settings only (no database I/O), when the URLconf is loaded.
     """

@@ -49,8 +49,8 @@ def run(alias=None, server="wsgi") -> None:
     for name in todo:
         began = time.perf_counter()
         if not routing.writable(name, ask_server=True):
-            _reachable(name)  # a replica (declared, or a read-only server): reachability only
-            what = "reachable (read-only)"
+            # A replica (declared, or a read-only server): reachability and lag only.
+            what = f"reachable (read-only, {_reachable(name)})"
         elif mode == "init":
             _init(name, server)
             what = "initialised"
@@ -71,17 +71,26 @@ def finished(alias=None) -> bool:
                                                                             routing.startup_aliases()))
 
 
-def _reachable(alias):
+def _reachable(alias) -> str:
+    """Connect to a read-only alias and measure its lag; return the lag for the result line.
+
+    A lagging replica (``W074``) is logged and the server starts: its reads are stale, not
+    broken, and the primary may be catching it up.
+    """
     from django.db import connections
 
     from . import health
 
-    report = health.run(alias, only=["connectivity"], include_config=False,
+    report = health.run(alias, only=["connectivity", "replication"], include_config=False,
                         connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
     problems = report.problems("error")
     if problems:
         raise _critical(errors.C001, problems[0].id, problems[0].message, problems[0].hint)
+    for f in report.problems("warning"):
+        logger.warning("%s %s (start-up continues)", f.id, f.message)
     connections[alias].close()
+    lag = next((f.context["lag"] for f in report.findings if f.check == "replication" and "lag" in f.context), None)
+    return f"lag {lag}" if lag else "no lag to measure"
 
 
 def _critical(code, problem_id, message, hint) -> DbinitError:

@@ -25,6 +25,7 @@ from tests.support.databases import (
     python,
 )
 from tests.support.pgbouncer import PgBouncer, pgbouncer_binary
+from tests.support.standby import Standby, allow_replication, replication_problem
 
 ENGINE = "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
 
@@ -179,3 +180,29 @@ def pgbouncer(request):
     bouncer = PgBouncer(request.param).start()
     yield bouncer
     bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def standby():
+    """A real streaming standby of the test server (``pg_basebackup -R``), once per session.
+
+    Made when the first test asking for it runs (about 15 s: it copies the whole test cluster),
+    stopped and removed at the end of the session. Replay is running between tests.
+    """
+    if ENGINE != "postgresql":
+        pytest.skip("A streaming standby is PostgreSQL's; runs in the PostgreSQL pass")
+    server = postgres_server_url()
+    problem = None
+    try:
+        allow_replication(server)
+        problem = replication_problem(server)
+    except OSError as exc:  # not allowed to change the server's pg_hba.conf
+        problem = f"replication connections are refused and pg_hba.conf cannot be changed: {exc}"
+    if problem:
+        message = f"No streaming standby of {server}: {problem}"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + " and REQUIRE_POSTGRES=1")
+        pytest.skip(message + "; standby tests skipped")
+    server_standby = Standby(server).start()
+    yield server_standby
+    server_standby.stop()

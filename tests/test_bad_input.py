@@ -58,6 +58,8 @@ def test_malformed_database_urls(url, code):
     ("DBINIT_CONNECT_TIMEOUT", "soon", "dbinit.E005"),
     ("DBINIT_CONNECT_TIMEOUT", "-3", "dbinit.E005"),
     ("DBINIT_LOCK_TIMEOUT", "0", "dbinit.E005"),
+    ("DBINIT_REPLICA_MAX_LAG", "-1", "dbinit.E005"),
+    ("DBINIT_REPLICA_MAX_LAG", "604801", "dbinit.E005"),  # more than a week
 ])
 def test_bad_setting_values(variable, value, code):
     proc = initdb({variable: value})

@@ -2,11 +2,14 @@
 ``replica`` a read-only copy of ``default`` (TEST MIRROR, reads routed there, nothing migrated;
 on PostgreSQL also read-only at the server). initdb, dbhealth, dbrepair, resetdb, start-up and
 /health/ on each alias: the routers are obeyed, no forbidden table is created, and no write
-ever reaches the replica (its row counts and django_migrations are compared before and after)."""
+ever reaches the replica (its row counts and django_migrations are compared before and after).
+On PostgreSQL the replica is also a real streaming standby (tests/support/standby.py): the
+pg_is_in_recovery() path, and its replication lag (dbinit.I029, W074 over the limit)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -117,7 +120,7 @@ def test_a_read_only_server_is_refused_even_when_nothing_declares_it_a_replica(m
     # Start-up asks the server too: the replica is only reached, default and analytics initialised.
     proc = python("-c", "import aisecretary.wsgi", env={**env, "DBINIT_STARTUP": "init"})
     assert proc.returncode == 0, proc.stderr
-    assert "Database replica reachable (read-only)" in proc.stderr
+    assert "Database replica reachable (read-only, no lag to measure)" in proc.stderr
     assert multi.snapshot(multi.replica) == before
 
 
@@ -136,7 +139,7 @@ def test_dbhealth_on_analytics_is_healthy_without_seed_or_history_there(initiali
     assert proc.returncode == 0 and "W062" not in proc.stdout + proc.stderr
 
 
-def test_dbhealth_all_databases_checks_each_alias_and_the_replica_read_only(initialized_multi):
+def test_dbhealth_all_databases_checks_each_alias_and_the_replica_read_only(initialized_multi, engine):
     before = initialized_multi.snapshot(initialized_multi.replica)
     proc = manage("dbhealth", "--all-databases", "--format", "json", env=initialized_multi.env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -145,6 +148,10 @@ def test_dbhealth_all_databases_checks_each_alias_and_the_replica_read_only(init
     assert [r["database"]["alias"] for r in out["databases"]] == ["default", "analytics", "replica"]
     replica = out["databases"][2]
     assert "dbinit.I020" in ids(replica)
+    # A copy (SQLite, or a PostgreSQL database set read-only) is no standby: no lag, and no failure.
+    lag = next(c for c in replica["checks"] if c["check"] == "replication")
+    assert lag["id"] == "dbinit.I030" and lag["status"] == "info"
+    assert ("SQLite has no replication" if engine == "sqlite" else "its server is not in recovery") in lag["message"]
     assert initialized_multi.snapshot(initialized_multi.replica) == before
 
 
@@ -229,7 +236,7 @@ def test_wsgi_start_up_initialises_every_alias_and_only_reaches_the_replica(mult
     proc = python("-c", "import aisecretary.wsgi", env={**multi.env, "DBINIT_STARTUP": "init"})
     assert proc.returncode == 0, proc.stderr
     for line in ("Database default initialised", "Database analytics initialised",
-                 "Database replica reachable (read-only)"):
+                 "Database replica reachable (read-only, no lag to measure)"):
         assert line in proc.stderr
     assert tables(multi.analytics) == ANALYTICS_TABLES
     assert multi.snapshot(multi.replica) == before
@@ -286,3 +293,149 @@ def test_an_unknown_alias_in_dbinit_databases_is_a_configuration_error_everywher
     out = json.loads(python("tests/probes/health.py", "?format=json", env=env).stdout)
     checks = json.loads(out["body"])["checks"]
     assert out["status"] == 500 and checks["dbinit:configuration"] == "fail" and checks["dbinit:database"] == "ok"
+
+
+# --- a streaming standby (pg_is_in_recovery()) --------------------------------------------------
+# ``replica`` is default itself as a real standby serves it (tests/support/standby.py): a server in
+# recovery, streaming from the test server. UNDECLARED drops the MIRROR and the replica router, so
+# only the server can say that it is read-only.
+UNDECLARED = {"MULTIDB_REPLICA_UNDECLARED": "1"}
+IN_RECOVERY = "the server is a standby in recovery (pg_is_in_recovery())"
+
+
+@pytest.fixture
+def streaming(multi_template, standby, tmp_path):
+    """default and analytics initialised; replica: that default on the session's standby, caught up."""
+    m = MultiDatabase.streaming(multi_template, standby, tmp_path)
+    yield m
+    m.drop()
+
+
+@pytest.fixture
+def lagging(streaming, standby):
+    """``streaming`` with replay paused on the standby after a write on default it has received."""
+    standby.pause_replay()
+    try:
+        # A real transaction (its commit record is what replay would apply), no row count changed.
+        streaming.default.execute("UPDATE tenants_tenant SET name = name")
+        standby.receive()
+        yield streaming
+    finally:
+        standby.resume_replay()
+        standby.catch_up()
+
+
+def settled(m, standby) -> tuple:
+    """The replica's snapshot once the standby replayed all the primary wrote (a write that reached
+    default through any path shows here too)."""
+    standby.catch_up()
+    return m.snapshot(m.replica)
+
+
+@pytest.mark.postgresql_only
+def test_every_writing_command_refuses_a_standby_in_recovery_with_its_id(streaming, standby):
+    before = settled(streaming, standby)
+    env = {**streaming.env, **UNDECLARED}
+    for args in (["initdb"], ["initdb", "--plan"], ["dbrepair"], ["resetdb"]):
+        proc = manage(*args, "--database", "replica", env=env, input="yes\n")
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "dbinit.E074" in proc.stderr and IN_RECOVERY in proc.stderr, (args, proc.stderr)
+        assert "E042" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+        assert "Type 'yes'" not in proc.stdout  # resetdb refuses before it asks
+    assert settled(streaming, standby) == before
+
+
+@pytest.mark.postgresql_only
+def test_dbhealth_reports_a_standby_as_a_replica_with_its_lag(streaming, standby):
+    before = settled(streaming, standby)
+    proc = manage("dbhealth", "--database", "replica", "--format", "json", env={**streaming.env, **UNDECLARED})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = {c["check"]: c for c in json.loads(proc.stdout)["checks"] if c["id"] != "dbinit.I001"}
+    assert checks["connectivity"]["id"] == "dbinit.I020" and IN_RECOVERY in checks["connectivity"]["message"]
+    lag = checks["replication"]
+    assert lag["id"] == "dbinit.I029" and lag["status"] == "ok", lag
+    assert "replication lag " in lag["message"] and "(DBINIT_REPLICA_MAX_LAG 30 s)" in lag["message"]
+    # Declared (TEST MIRROR), the same standby: read-only for its settings, its lag measured all the same.
+    proc = manage("dbhealth", "--all-databases", "--format", "json", env=streaming.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    replica = json.loads(proc.stdout)["databases"][2]
+    assert replica["database"]["alias"] == "replica"
+    assert {"dbinit.I020", "dbinit.I029"} <= set(ids(replica))
+    assert settled(streaming, standby) == before
+
+
+# Twenty readings of the lag next to the age of the last replayed transaction, in one process.
+IDLE_READINGS = """
+import json, django
+django.setup()
+from django.db import connections
+from dbinit import replication
+readings = []
+for _ in range(20):
+    lag = replication.measure(connections["replica"])
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())")
+        readings.append((lag.seconds, float(cursor.fetchone()[0])))
+print(json.dumps(readings))
+"""
+
+
+@pytest.mark.postgresql_only
+def test_a_caught_up_standby_has_no_lag_however_old_its_last_transaction(streaming, standby):
+    """An idle primary writes no transaction: the last one the standby replayed grows old without the
+    standby being behind. Other sessions may write to the shared server meanwhile (a reading taken
+    while their WAL waits for replay is the age), so one caught-up reading of 0 among twenty is the proof."""
+    standby.catch_up()
+    proc = python("-c", IDLE_READINGS, env=streaming.env)
+    assert proc.returncode == 0, proc.stderr
+    readings = json.loads(proc.stdout)
+    assert all(age > 0 for _, age in readings)  # the naive measure would never read 0
+    assert any(seconds == 0.0 for seconds, _ in readings), readings
+
+
+@pytest.mark.postgresql_only
+def test_start_up_only_reaches_a_standby_and_measures_its_lag(streaming, standby):
+    before = settled(streaming, standby)
+    for mode in ("check", "init"):
+        env = {**streaming.env, **UNDECLARED, "DBINIT_STARTUP": mode, "DBINIT_DATABASES": "replica",
+               "DBINIT_LOG_LEVEL": "INFO"}
+        proc = python("-c", "import aisecretary.wsgi", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert re.search(r"Database replica reachable \(read-only, lag \d+\.\d s\) in \d+ ms", proc.stderr), proc.stderr
+        assert "Step " not in proc.stderr and "initialised" not in proc.stderr  # no migration, schema or seed step
+    assert settled(streaming, standby) == before
+
+
+@pytest.mark.postgresql_only
+def test_health_endpoint_lists_a_standby_as_a_replica_only(streaming, standby):
+    before = settled(streaming, standby)
+    out = json.loads(python("tests/probes/health.py", "?format=json", env={**streaming.env, **HEALTH_DETAILS}).stdout)
+    assert out["status"] == 200, out
+    body = json.loads(out["body"])
+    assert "dbinit:database:replica" in body and "dbinit:migrations:replica" not in body
+    assert settled(streaming, standby) == before
+
+
+@pytest.mark.postgresql_only
+def test_a_standby_over_the_lag_limit_is_a_warning_that_stops_nothing(lagging, standby):
+    before = lagging.snapshot(lagging.replica)
+    env = {**lagging.env, "DBINIT_REPLICA_MAX_LAG": "0.001"}
+    proc = manage("dbhealth", "--database", "replica", "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # a warning
+    report = json.loads(proc.stdout)
+    assert report["status"] == "warning"
+    lag = next(c for c in report["checks"] if c["check"] == "replication")
+    assert lag["id"] == "dbinit.W074" and lag["status"] == "warning"
+    assert "(replay paused)" in lag["message"] and "DBINIT_REPLICA_MAX_LAG (0.001 s)" in lag["message"]
+    assert "pg_wal_replay_resume()" in lag["hint"] and "initdb" not in lag["hint"]  # the standby's own fix
+    assert manage("dbhealth", "--database", "replica", "--fail-level", "WARNING", env=env).returncode == 1
+    # Start-up logs it and starts; /health/ stays at 200 and shows it to those who may see details.
+    proc = python("-c", "import aisecretary.wsgi", env={**env, "DBINIT_STARTUP": "check", "DBINIT_LOG_LEVEL": "INFO"})
+    assert proc.returncode == 0, proc.stderr
+    assert "dbinit.W074" in proc.stderr and "(start-up continues)" in proc.stderr
+    assert re.search(r"Database replica reachable \(read-only, lag \d+\.\d s \(replay paused\)\)", proc.stderr)
+    out = json.loads(python("tests/probes/health.py", "?format=json", env={**env, **HEALTH_DETAILS}).stdout)
+    assert out["status"] == 200 and "dbinit.W074" in json.loads(out["body"])["dbinit:database:replica"], out
+    out = json.loads(python("tests/probes/health.py", "?format=json", env=env).stdout)
+    assert out["status"] == 200 and json.loads(out["body"])["checks"]["dbinit:database:replica"] == "ok"
+    assert lagging.snapshot(lagging.replica) == before
