@@ -188,30 +188,40 @@ def _pipe(src, dst):
 
 @pytest.mark.postgresql_only
 def test_database_that_comes_up_within_the_timeout_is_used(fresh_db):
+    """The server comes up only after initdb's first attempt failed (not after a fixed delay, which a
+    loaded machine outran): initdb retries, connects and initialises."""
+    from tests.support.databases import subprocess_env
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     stop = threading.Event()
-
-    def come_up_late():
-        time.sleep(2.0)
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen()
-        _forward(listener, int(postgres_server_url().rsplit(":", 1)[1].split("/")[0]), stop)
-        listener.close()
-
-    thread = threading.Thread(target=come_up_late, daemon=True)
-    thread.start()
+    env = subprocess_env(None, {"DATABASE_URL": pg_url(port=port, name=fresh_db.name), "DBINIT_CONNECT_TIMEOUT": "30"})
+    proc = subprocess.Popen([sys.executable, "manage.py", "initdb", "--noinput", "-v", "2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    stderr = []
+    listener = None
     try:
-        proc = initdb({"DATABASE_URL": pg_url(port=port, name=fresh_db.name), "DBINIT_CONNECT_TIMEOUT": "20"},
-                      None, "-v", "2")
+        for line in proc.stderr:  # the warning of the first failed attempt: now the server "comes up"
+            stderr.append(line)
+            if "retry" in line and listener is None:
+                listener = socket.socket()
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(("127.0.0.1", port))
+                listener.listen()
+                target = int(postgres_server_url().rsplit(":", 1)[1].split("/")[0])
+                threading.Thread(target=_forward, args=(listener, target, stop), daemon=True).start()
+        stdout = proc.stdout.read()
+        proc.wait(timeout=60)
     finally:
         stop.set()
-        thread.join(5)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "retry" in proc.stderr
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if listener is not None:
+            listener.close()
+    assert listener is not None, "".join(stderr)  # it did retry
+    assert proc.returncode == 0, stdout + "".join(stderr)
     assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
 
 
