@@ -457,6 +457,25 @@ def create_postgres_database(alias="default", seed: Seed | None = None) -> tuple
     return created, use
 
 
+# --- test databases ----------------------------------------------------------------------
+def create_test_database(name: str, alias="default") -> TemplateUse:
+    """Make ``alias``'s missing test database ``name`` from the verified base template: what ``migrate`` makes.
+
+    For test runners, before Django's test set-up (which then reuses it, ``keepdb``, and whose
+    ``migrate`` finds nothing to apply). Nothing is seeded: a test database is ``migrate``'s.
+    """
+    connection = connections[alias]
+    with _scratch_connection(connection, name):
+        if connection.vendor == "sqlite":
+            use = restore_sqlite(connection, Path(name))
+        else:
+            use = create_postgres_database(alias)[1]
+        if use.used:
+            # The template's stamp is dbinit's bookkeeping, which migrate does not write: not in a test database.
+            fingerprints.forget(connection)
+    return use
+
+
 # --- the committed snapshot ----------------------------------------------------------------
 def write_snapshot(connection):
     """Migrate an empty scratch database and write its content as the snapshot; returns (path, fingerprint).
