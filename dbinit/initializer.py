@@ -192,7 +192,7 @@ class Initializer:
             # A -wal left without its file would be replayed into the new database: set it aside
             # (before a template's copy appears under the name).
             stale = backup.move_stale_side_files(self.connection, "stale")
-            self.template = templates.restore_sqlite(self.connection, path)
+            self.template = templates.restore_sqlite(self.connection, path, seed=self._template_seed())
             step.created = 1
             step.summary = (f"created {path}" if self.template.used else f"will create {path}") + (
                 " (folder created)" if folder_created else "")
@@ -210,7 +210,7 @@ class Initializer:
             if not db.is_missing_database(exc):
                 raise
             self.database_missing = True
-            created, self.template = templates.create_postgres_database(self.alias)
+            created, self.template = templates.create_postgres_database(self.alias, seed=self._template_seed())
             self.database_created = created
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
@@ -260,6 +260,15 @@ class Initializer:
             step.summary += ": another process initialised it"
             return
         # Another process may have done part of the work while we waited: read the state again.
+        self.seed_state = None
+        self.last_run_complete = None
+        if self.template.used:
+            # This run copied the database from a verified template: its stamp, checked again here
+            # against the files on disk and the applied records, vouches for every migration and
+            # post-migrate handler, so the migration graph is not loaded.
+            self.fingerprint = fingerprint.unchanged(self.connection)
+            if self.fingerprint:
+                return
         self.fingerprint = None
         if self.executor is None:
             self.executor = MigrationExecutor(self.connection)
@@ -267,12 +276,11 @@ class Initializer:
             self.executor.loader.build_graph()
         migrations_state.check_history(self.executor)
         self.plan = migrations_state.forward_plan(self.executor)
-        self.seed_state = None
-        self.last_run_complete = None
 
     def step_migrate(self, step):
         if self.fingerprint:
-            step.summary = f"no migrations to apply (migration set {self.fingerprint.short} as last verified)"
+            verified = "as in the template" if self.template.used else "as last verified"
+            step.summary = f"no migrations to apply (migration set {self.fingerprint.short} {verified})"
             step.detail = {"fingerprint": self.fingerprint.digest}
             return
         applied_before = len(self.executor.loader.applied_migrations)
@@ -301,7 +309,8 @@ class Initializer:
             return
         if not self._seed_state().needs_seeding(self.seed):
             state_items = ["tenant:system", "roles", f"admin:{self.admin_email}"]
-            step.skipped, step.summary = len(state_items), "nothing to seed (all present)"
+            step.skipped = len(state_items)
+            step.summary = "nothing to seed (" + ("copied with the template" if self.template.seeded else "all present") + ")"
             step.detail = {"created": [], "skipped": state_items}
             return
         report = seeding.seed(
@@ -359,6 +368,12 @@ class Initializer:
             return True
         self.fingerprint = None
         return False
+
+    def _template_seed(self) -> templates.Seed | None:
+        """The seed a seeded template may hold for this run (None: the base template, seeded as usual)."""
+        if not (self.seed and self._hosts_seed()):
+            return None
+        return templates.seed_for(self.admin_email, self.admin_password, self.environment)
 
     @property
     def command(self) -> str:

@@ -21,16 +21,29 @@ built (migrating an empty database, as before) and then copied, so the next
 database is fast. The copy ends exactly where ``migrate`` ends: same tables,
 columns, indexes, constraints, sequences, ``django_migrations`` rows, content
 types, permissions and reference rows (tests/test_templates.py compares them).
+
+Seeded templates: outside production, when initdb seeds the admin with the
+well-known development password (``admin123``, public anyway), a second
+template holds the base template plus initdb's seed (the admin with its
+password hash, the role groups), so a copy needs no password hashing (PBKDF2
+costs about 0.35 s of CPU). It is named and stamped with the seed it holds
+(:class:`Seed`: the admin's address, the environment and the password
+hasher); any other password, ``--no-seed`` and the test suite's databases use
+the base template and are seeded (or not) as usual. Production never uses
+templates (``DBINIT_TEMPLATES`` defaults to off there) and refuses the
+well-known password anyway.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sqlite3
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from django.conf import settings
@@ -53,6 +66,7 @@ class TemplateUse:
 
     source: str = ""  # the template the database was copied from; "" when it was not
     built: bool = False  # this run built that template first
+    seeded: bool = False  # the template held initdb's seed (the admin and role groups) as well
     snapshot: str = ""  # ... by loading this committed snapshot instead of migrating
     ignored: list[DbinitError] = field(default_factory=list)  # I017/I018: found, not used, why
 
@@ -69,12 +83,71 @@ class TemplateUse:
         return "; ".join(parts)
 
     def as_dict(self) -> dict:
-        return {"template": self.source or None, "template_built": self.built, "snapshot": self.snapshot or None,
-                "templates_ignored": [e.as_dict() for e in self.ignored]}
+        return {"template": self.source or None, "template_built": self.built, "template_seeded": self.seeded,
+                "snapshot": self.snapshot or None, "templates_ignored": [e.as_dict() for e in self.ignored]}
 
 
 def enabled() -> bool:
     return getattr(settings, "DBINIT_TEMPLATES", "off") == "on"
+
+
+@dataclass(frozen=True)
+class Seed:
+    """initdb's seed with the well-known development password, as a seeded template holds it.
+
+    Only that password: it is public, so a template (and every copy) may hold its hash, and
+    a copy is known to hold the configured password without hashing it. Its ``key`` names
+    everything else that decides the rows seeding writes.
+    """
+
+    admin_email: str
+    environment: str
+
+    @cached_property
+    def key(self) -> str:
+        digest = hashlib.sha256(json.dumps({
+            "admin": self.admin_email, "environment": self.environment,
+            "hasher": settings.PASSWORD_HASHERS[0],  # testing hashes with MD5, the others with PBKDF2
+        }, sort_keys=True).encode())
+        for path in _seed_code():  # what the seed writes is decided there: a change makes a new template
+            digest.update(Path(path).read_bytes())
+        return digest.hexdigest()[:10]
+
+    def apply(self, alias) -> None:
+        """Seed ``alias``'s (template) database as initdb's seed step would; raises DbinitError on any warning."""
+        from django.db import connections
+
+        from . import locking, seeding
+        from .configuration import WELL_KNOWN_PASSWORD
+
+        if connections[alias].vendor == "postgresql":
+            # initdb's lock creates its lease table in every database it initialises: so does this.
+            locking.ensure_lease_table(connections[alias])
+        report = seeding.seed(alias, admin_email=self.admin_email, admin_password=WELL_KNOWN_PASSWORD,
+                              environment=self.environment, generate_password=False)
+        if report.warnings:  # a template holds all of the seed or none of it
+            raise report.warnings[0]
+
+
+def _seed_code() -> list[str]:
+    """The source files of the code that writes the seed (dbinit's seeding, the reference rows, the user model)."""
+    import importlib
+
+    from django.contrib.auth import get_user_model
+
+    modules = ("dbinit.seeding", "accounts.reference", "tenants.reference", get_user_model().__module__)
+    return [importlib.import_module(name).__file__ for name in modules]
+
+
+def seed_for(admin_email, admin_password, environment) -> Seed | None:
+    """The seed a seeded template may hold for this run, or None (the base template, then seeding as usual)."""
+    from accounts.models import normalize_email
+
+    from .configuration import WELL_KNOWN_PASSWORD
+
+    if not enabled() or environment == "production" or admin_password != WELL_KNOWN_PASSWORD or not admin_email:
+        return None
+    return Seed(normalize_email(admin_email), environment)
 
 
 def _ignored(where, reason) -> DbinitError:
@@ -135,8 +208,8 @@ def template_dir() -> Path:
     return Path(settings.DBINIT_TEMPLATE_DIR)
 
 
-def sqlite_template(fp) -> Path:
-    return template_dir() / f"{fp.digest[:32]}.sqlite3"
+def sqlite_template(fp, seed: Seed | None = None) -> Path:
+    return template_dir() / (f"{fp.digest[:32]}-seed-{seed.key}.sqlite3" if seed else f"{fp.digest[:32]}.sqlite3")
 
 
 def read_sqlite_stamp(path: Path) -> dict | None:
@@ -179,41 +252,73 @@ def fill_empty_sqlite(connection, path: Path, fp, use: TemplateUse | None = None
         _fill_empty(connection, fp, use, from_snapshot)
 
 
-def _build_sqlite(connection, template: Path, fp, use: TemplateUse) -> None:
+def _build_sqlite(connection, template: Path, fill) -> None:
+    """Build the template file ``template`` by ``fill(path)`` on a private file, then put it in place."""
     template.parent.mkdir(parents=True, exist_ok=True)
     building = template.with_name(f".{template.name}.{os.getpid()}.building")
     with suppress(FileNotFoundError):
         building.unlink()
     try:
-        fill_empty_sqlite(connection, building, fp, use)
+        fill(building)
         os.replace(building, template)  # a reader sees the old template or the whole new one
     finally:
         with suppress(FileNotFoundError):
             building.unlink()
 
 
-def restore_sqlite(connection, target: Path) -> TemplateUse:
-    """Make the missing SQLite file ``target`` from the matching template (built first if need be)."""
+def _sqlite_usable(template: Path, fp, use: TemplateUse) -> bool:
+    """Whether the template file exists and its stamp matches ``fp``; a bad one is reported (I017)."""
+    if not template.exists():
+        return False
+    try:
+        reason = fp.mismatch(read_sqlite_stamp(template))
+    except (sqlite3.DatabaseError, ValueError) as exc:
+        reason = f"it is damaged ({str(exc).strip() or type(exc).__name__})"
+    if reason:
+        use.ignored.append(_ignored(str(template), reason))
+        return False
+    return True
+
+
+def _seed_sqlite(connection, base: Path, seed: Seed):
+    """How a seeded template file is filled: a copy of the base template, then initdb's seed."""
+    def fill(path: Path):
+        if not _sqlite_copy(base, path):
+            raise FileExistsError(path)
+        with _scratch_connection(connection, str(path)):
+            seed.apply(connection.alias)
+    return fill
+
+
+def restore_sqlite(connection, target: Path, seed: Seed | None = None) -> TemplateUse:
+    """Make the missing SQLite file ``target`` from the matching template (built first if need be).
+
+    ``seed``: from the seeded template holding it when there is one (built from the base otherwise).
+    """
     use = TemplateUse()
     if not enabled():
         return use
     fp = fingerprints.compute(fingerprints.engine_of(connection))
-    template = sqlite_template(fp)
-    if template.exists():
-        try:
-            reason = fp.mismatch(read_sqlite_stamp(template))
-        except (sqlite3.DatabaseError, ValueError) as exc:
-            reason = f"it is damaged ({str(exc).strip() or type(exc).__name__})"
-        if reason:
-            use.ignored.append(_ignored(str(template), reason))
-    if not template.exists() or use.ignored:
-        try:
-            _build_sqlite(connection, template, fp, use)
-        except (DbinitError, DatabaseError, sqlite3.Error, OSError) as exc:
-            # The normal path migrates the real database and reports the failure properly.
-            logger.info("Template %s not built (%s); migrating normally", template, exc)
-            return use
-        use.built = True
+    template = base = sqlite_template(fp)
+    seeded = sqlite_template(fp, seed) if seed else None
+    if not (seeded and _sqlite_usable(seeded, fp, use)):
+        if not _sqlite_usable(base, fp, use):
+            try:
+                _build_sqlite(connection, base, lambda path: fill_empty_sqlite(connection, path, fp, use))
+            except (DbinitError, DatabaseError, sqlite3.Error, OSError) as exc:
+                # The normal path migrates the real database and reports the failure properly.
+                logger.info("Template %s not built (%s); migrating normally", base, exc)
+                return use
+            use.built = True
+        if seeded:
+            try:
+                _build_sqlite(connection, seeded, _seed_sqlite(connection, base, seed))
+                use.built = True
+            except (DbinitError, DatabaseError, sqlite3.Error, OSError) as exc:
+                logger.info("Seeded template %s not built (%s); seeding after the copy", seeded, exc)
+                seeded = None
+    if seeded:
+        template = seeded
     connection.close()  # the target must not be open while it appears
     try:
         copied = _sqlite_copy(template, target)
@@ -223,13 +328,13 @@ def restore_sqlite(connection, target: Path) -> TemplateUse:
         logger.info("Template %s not copied to %s (%s); migrating normally", template, target, exc)
         return use
     if copied:
-        use.source = str(template)
+        use.source, use.seeded = str(template), bool(seeded)
     return use
 
 
 # --- PostgreSQL --------------------------------------------------------------------------
-def postgres_template_name(fp) -> str:
-    return f"{settings.DBINIT_TEMPLATE_PREFIX}{fp.digest[:24]}"
+def postgres_template_name(fp, seed: Seed | None = None) -> str:
+    return f"{settings.DBINIT_TEMPLATE_PREFIX}{fp.digest[:24]}" + (f"_seed_{seed.key}" if seed else "")
 
 
 def _stamp_of(cursor, name) -> tuple[bool, dict | None]:
@@ -244,25 +349,38 @@ def _stamp_of(cursor, name) -> tuple[bool, dict | None]:
         return True, None
 
 
+def _mismatch(fp, seed: Seed | None, stamp: dict | None) -> str | None:
+    """Why a template stamped ``stamp`` cannot stand for ``fp`` (and ``seed``, for a seeded one)."""
+    reason = fp.mismatch(stamp)
+    if not reason and seed and stamp.get("seed") != seed.key:
+        reason = "it holds another seed"
+    return reason
+
+
 @contextmanager
-def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, from_snapshot=True, keep_as=None):
+def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, from_snapshot=True, keep_as=None,
+                              template=None, seed: Seed | None = None):
     """A new database made what ``migrate`` makes of an empty one; dropped afterwards.
 
     ``keep_as``: instead of dropping it, stamp it, disallow connections and rename it to that name
-    (a template appears whole or not at all).
+    (a template appears whole or not at all). ``template`` and ``seed``: a copy of that (base)
+    template with ``seed`` applied instead (a seeded template).
     """
     qn = connection.ops.quote_name
     name = f"{(keep_as or settings.DBINIT_TEMPLATE_PREFIX)[:40]}_b{os.getpid()}_{os.urandom(3).hex()}"
     with maintenance_cursor(connection) as cursor:
-        cursor.execute(f"CREATE DATABASE {qn(name)}")
+        cursor.execute(f"CREATE DATABASE {qn(name)}" + (f" TEMPLATE {qn(template)}" if template else ""))
     try:
         with _scratch_connection(connection, name):
-            _fill_empty(connection, fp, use, from_snapshot)
+            if seed:
+                seed.apply(connection.alias)
+            else:
+                _fill_empty(connection, fp, use, from_snapshot)
         yield name
         if keep_as:
             with maintenance_cursor(connection) as cursor:
-                stamp = json.dumps({"digest": fp.digest, **fp.parts})
-                cursor.execute(f"COMMENT ON DATABASE {qn(name)} IS %s", [stamp])
+                stamp = {"digest": fp.digest, **fp.parts, **({"seed": seed.key} if seed else {})}
+                cursor.execute(f"COMMENT ON DATABASE {qn(name)} IS %s", [json.dumps(stamp)])
                 # No session may hold a template open (it would block every clone): none is allowed.
                 cursor.execute(f"ALTER DATABASE {qn(name)} ALLOW_CONNECTIONS false")
                 cursor.execute(f"ALTER DATABASE {qn(name)} RENAME TO {qn(keep_as)}")
@@ -273,54 +391,96 @@ def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, fr
                 cursor.execute(f"DROP DATABASE IF EXISTS {qn(name)} WITH (FORCE)")
 
 
-def _postgres_template(connection) -> tuple[str | None, TemplateUse]:
-    """The verified template to clone (built first if need be), or None for the normal path."""
-    use = TemplateUse()
+def _ensure_postgres_template(connection, cursor, fp, use, seed=None) -> str:
+    """The template for ``fp`` (and ``seed``), built when missing or bad; call holding BUILD_LOCK_KEY."""
     qn = connection.ops.quote_name
+    base = postgres_template_name(fp)
+    template = postgres_template_name(fp, seed)
+    exists, stamp = _stamp_of(cursor, template)  # built while we asked for the lock?
+    reason = _mismatch(fp, seed, stamp) if exists else None
+    if reason:
+        use.ignored.append(_ignored(template, reason))
+        cursor.execute(f"DROP DATABASE IF EXISTS {qn(template)} WITH (FORCE)")
+    if not exists or reason:
+        if seed:
+            _ensure_postgres_template(connection, cursor, fp, use)
+        with scratch_postgres_database(connection, fp, use, keep_as=template, template=base if seed else None,
+                                       seed=seed):
+            pass
+        use.built = True
+    return template
+
+
+def _postgres_template(connection, seed: Seed | None = None) -> tuple[str | None, TemplateUse]:
+    """The verified template to clone (built first if need be), or None for the normal path.
+
+    ``seed``: the seeded template holding it when that can be had, else the base template.
+    """
+    use = TemplateUse()
     try:
         with maintenance_cursor(connection) as cursor:
             fp = fingerprints.for_server(connection)
-            template = postgres_template_name(fp)
+            template = postgres_template_name(fp, seed)
             exists, stamp = _stamp_of(cursor, template)
-            reason = fp.mismatch(stamp) if exists else None
-            if exists and not reason:
+            if exists and not _mismatch(fp, seed, stamp):
+                use.seeded = bool(seed)
                 return template, use
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [BUILD_LOCK_KEY])
             if not cursor.fetchone()[0]:
                 logger.info("Another process is building a template; migrating normally")
                 return None, use
             try:
-                exists, stamp = _stamp_of(cursor, template)  # built while we asked for the lock?
-                reason = fp.mismatch(stamp) if exists else None
-                if reason:
-                    use.ignored.append(_ignored(template, reason))
-                    cursor.execute(f"DROP DATABASE IF EXISTS {qn(template)} WITH (FORCE)")
-                if not exists or reason:
-                    with scratch_postgres_database(connection, fp, use, keep_as=template):
-                        pass
-                    use.built = True
+                try:
+                    template = _ensure_postgres_template(connection, cursor, fp, use, seed)
+                    use.seeded = bool(seed)
+                except (DbinitError, DatabaseError) as exc:
+                    if not seed:
+                        raise
+                    logger.info("Seeded template not built (%s); seeding after the copy", exc)
+                    template = _ensure_postgres_template(connection, cursor, fp, use)
             finally:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])
             return template, use
     except (DbinitError, DatabaseError) as exc:
         # No template (e.g. a failing migration): the normal path reports the failure properly.
         logger.info("No template (%s); migrating normally", exc)
-        return None, use
+        return None, TemplateUse(ignored=use.ignored)
 
 
-def create_postgres_database(alias="default") -> tuple[bool, TemplateUse]:
+def create_postgres_database(alias="default", seed: Seed | None = None) -> tuple[bool, TemplateUse]:
     """Create the missing PostgreSQL database, from the matching template when templates are on.
 
+    ``seed``: from the seeded template holding it (see :func:`seed_for`) when possible.
     Returns (this process created it, what it did with templates).
     """
     from . import database
 
-    template, use = _postgres_template(connections[alias]) if enabled() else (None, TemplateUse())
+    template, use = _postgres_template(connections[alias], seed) if enabled() else (None, TemplateUse())
     created = database.create_postgres_database(alias, template=template)
     if created and template:
         use.source = template
+    else:
+        use.seeded = False
     return created, use
 
+
+# --- test databases ----------------------------------------------------------------------
+def create_test_database(name: str, alias="default") -> TemplateUse:
+    """Make ``alias``'s missing test database ``name`` from the verified base template: what ``migrate`` makes.
+
+    For test runners, before Django's test set-up (which then reuses it, ``keepdb``, and whose
+    ``migrate`` finds nothing to apply). Nothing is seeded: a test database is ``migrate``'s.
+    """
+    connection = connections[alias]
+    with _scratch_connection(connection, name):
+        if connection.vendor == "sqlite":
+            use = restore_sqlite(connection, Path(name))
+        else:
+            use = create_postgres_database(alias)[1]
+        if use.used:
+            # The template's stamp is dbinit's bookkeeping, which migrate does not write: not in a test database.
+            fingerprints.forget(connection)
+    return use
 
 
 # --- the committed snapshot ----------------------------------------------------------------

@@ -54,17 +54,53 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
-    """pytest-django's test database, named per run: two runs on one server never share it.
+def run_templates(tmp_path_factory):
+    """The templates test databases are made from (``DBINIT_TEMPLATE_*``, for a subprocess's env too).
+
+    SQLite: this run's own, in its temporary folder: built from the committed snapshot in
+    well under a second. PostgreSQL: the server's templates under the default prefix, kept per
+    migration-set fingerprint as initdb keeps them in development: building one (two
+    ``CREATE DATABASE`` and the snapshot) costs more than migrating this project's 26
+    migrations, so only a template that outlives the run makes the pass faster.
+    """
+    env = {"DBINIT_TEMPLATES": "on", "DBINIT_TEMPLATE_DIR": str(tmp_path_factory.mktemp("run-templates"))}
+    if ENGINE == "postgresql":
+        env["DBINIT_TEMPLATE_PREFIX"] = settings.DBINIT_TEMPLATE_PREFIX
+    return env
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb() -> bool:
+    """Django's test set-up reuses the test database ``django_db_modify_db_settings`` made from the template
+    (its ``migrate`` still runs, and finds nothing to apply); that fixture drops it at the end."""
+    return True
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory, run_templates,
+                                 django_db_blocker):
+    """pytest-django's test database, named per run (two runs on one server never share it) and made
+    from this run's verified template by dbinit instead of by replaying every migration.
 
     SQLite: a real file (what users get, not SQLite's in-memory default) in this run's
     temporary folder, which exists on a fresh clone whatever DATABASE_URL says.
     """
+    from django.test import override_settings
+
+    from dbinit import templates
+
     test = settings.DATABASES["default"].setdefault("TEST", {})
     if ENGINE == "sqlite":
         test["NAME"] = str(tmp_path_factory.mktemp("testdb") / "test_db.sqlite3")
     else:
         test["NAME"] = f"test_aisecretary_{uuid.uuid4().hex[:12]}"
+    if ENGINE == "sqlite" or not postgres_reachable(postgres_server_url()):
+        with override_settings(**run_templates), django_db_blocker.unblock():
+            # Not made (a failing template)? Django's set-up then creates and migrates it as before.
+            templates.create_test_database(test["NAME"])
+    yield
+    if ENGINE == "postgresql" and not postgres_reachable(postgres_server_url()):
+        ScratchDatabase.named(test["NAME"]).drop()
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +117,14 @@ def fresh_db(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory):
-    """One database initialised by initdb, copied by ``initialized_db`` (faster than initdb each time)."""
+def template_db(tmp_path_factory, run_templates):
+    """One database initialised by initdb, copied by ``initialized_db`` (faster than initdb each time).
+
+    initdb makes it from this run's template (tests/test_templates.py proves that is the database
+    the migrations make); the tests of initdb's own migrate path use ``fresh_db``.
+    """
     db = ScratchDatabase.new(ENGINE, tmp_path_factory.mktemp("template"))
-    result = manage("initdb", "--noinput", db=db)
+    result = manage("initdb", "--noinput", db=db, env=run_templates)
     assert result.returncode == 0, result.stdout + result.stderr
     yield db
     db.drop()

@@ -1,18 +1,38 @@
 """Fresh databases from a verified template: the same database migrate makes, and every bad template
-(stale, from another Django version, damaged) detected, ignored and replaced while the normal path runs."""
+(stale, from another Django version, without a readable stamp, damaged) detected, ignored and replaced
+while the normal path runs. initdb's seed with the well-known password comes with a seeded template."""
 
 import json
 
 import pytest
 
-from tests.support.databases import ScratchDatabase, drop_databases_named, manage, postgres_server_url
+from tests.support.databases import ScratchDatabase, drop_databases_named, manage, postgres_server_url, server_query
 from tests.support.identity import objects, rows
 
 
-def initdb(db, env) -> dict:
-    proc = manage("initdb", "--noinput", "--format", "json", db=db, env=env)
+def initdb(db, env, *args) -> dict:
+    proc = manage("initdb", "--noinput", "--format", "json", *args, db=db, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {s["name"]: s for s in json.loads(proc.stdout)["steps"]}
+
+
+def admin_logs_in_with(db, password) -> bool:
+    """Django's own check of the seeded admin's stored password (in a process with the project's hashers)."""
+    proc = manage("shell", "-c", "from django.contrib.auth import authenticate; "
+                  f"print(authenticate(email='admin@ai-secretary.com', password={password!r}) is not None)", db=db)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1] == "True"  # after the shell's "objects imported" line
+
+
+def template_names(engine, templates) -> list[str]:
+    """This test's templates: SQLite file names, or PostgreSQL database names."""
+    if engine == "sqlite":
+        from pathlib import Path
+
+        return sorted(p.name for p in Path(templates["DBINIT_TEMPLATE_DIR"]).glob("*.sqlite3"))
+    return sorted(r[0] for r in server_query(postgres_server_url(), "SELECT datname FROM pg_database "
+                                                                    "WHERE starts_with(datname, %s)",
+                                             [templates["DBINIT_TEMPLATE_PREFIX"]]))
 
 
 def new_db(engine, tmp_path, name) -> ScratchDatabase:
@@ -31,56 +51,98 @@ def test_a_template_made_database_is_the_one_migrate_makes(engine, tmp_path, tem
         made = initdb(copied, templates)
         detail = made["database"]["detail"]
         assert detail["template"] and detail["template_built"] is False and detail["templates_ignored"] == []
+        # The well-known development password: the seed came with the (seeded) template, nothing hashed.
+        assert detail["template_seeded"] is True and made["seed"]["created"] == 0
         assert made["migrate"]["created"] == 0
         assert objects(copied) == objects(migrated)
         copied_rows, migrated_rows = rows(copied), rows(migrated)
         for table in ("django_migrations", "django_content_type", "auth_permission", "tenants_tenant",
-                      "accounts_role", "accounts_user", "auth_group", "dbinit_migrationchecksum"):
+                      "accounts_role", "accounts_user", "auth_group", "auth_group_permissions",
+                      "dbinit_migrationchecksum"):
             assert copied_rows[table], table
         assert copied_rows == migrated_rows
+        assert admin_logs_in_with(copied, "admin123") and not admin_logs_in_with(copied, "admin1234")
+        # The base template (what migrate makes, no seed) and the seeded one.
+        assert len(template_names(engine, templates)) == 2
     finally:
         for db in (migrated, first, copied):
             db.drop()
 
 
+def test_without_the_seed_or_with_another_password_the_base_template_is_used(engine, tmp_path, templates):
+    migrated, unseeded, other = (new_db(engine, tmp_path, n) for n in ("migrated", "unseeded", "other"))
+    try:
+        initdb(migrated, {"DBINIT_TEMPLATES": "off"}, "--no-seed")
+        result = initdb(unseeded, templates, "--no-seed")
+        detail = result["database"]["detail"]
+        assert detail["template"] and detail["template_seeded"] is False
+        assert unseeded.scalar("SELECT COUNT(*) FROM accounts_user") == 0
+        assert objects(unseeded) == objects(migrated) and rows(unseeded) == rows(migrated)
+        assert len(template_names(engine, templates)) == 1  # no seeded template was made for --no-seed
+
+        # A password of one's own is never put in a template: the base template, then hashed as usual.
+        result = initdb(other, {**templates, "DBINIT_ADMIN_PASSWORD": "Another-dev-pw-5150"})
+        detail = result["database"]["detail"]
+        assert detail["template"] and detail["template_seeded"] is False and not detail["template_built"]
+        assert any(c.startswith("admin:") for c in result["seed"]["detail"]["created"])
+        assert admin_logs_in_with(other, "Another-dev-pw-5150") and not admin_logs_in_with(other, "admin123")
+        assert len(template_names(engine, templates)) == 1
+    finally:
+        for db in (migrated, unseeded, other):
+            db.drop()
+
+
 def corrupt(engine, templates, how):
-    """Damage the one template of this test in the way ``how`` names."""
+    """Damage every template of this test (the base and the seeded one) in the way ``how`` names."""
     from pathlib import Path
 
     if engine == "sqlite":
-        [path] = Path(templates["DBINIT_TEMPLATE_DIR"]).glob("*.sqlite3")
-        if how == "damaged":
-            path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8192)
-            return
-        db = ScratchDatabase("sqlite", f"sqlite:///{path}", path=path)
-        stamp = json.loads(db.scalar("SELECT value FROM dbinit_metadata WHERE key = 'migration_fingerprint'"))
-        stamp.update(how)
-        db.execute("UPDATE dbinit_metadata SET value = '" + json.dumps(stamp) + "' WHERE key = 'migration_fingerprint'")
+        paths = sorted(Path(templates["DBINIT_TEMPLATE_DIR"]).glob("*.sqlite3"))
+        assert paths
+        for path in paths:
+            if how == "damaged":
+                path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8192)
+                continue
+            db = ScratchDatabase("sqlite", f"sqlite:///{path}", path=path)
+            if how == "unreadable":
+                value = "not a fingerprint"
+            else:
+                value = json.loads(db.scalar("SELECT value FROM dbinit_metadata WHERE key = 'migration_fingerprint'"))
+                value = json.dumps({**value, **how})
+            db.execute("UPDATE dbinit_metadata SET value = '" + value + "' WHERE key = 'migration_fingerprint'")
         return
-    from tests.support.databases import server_query
-
     server = postgres_server_url()
-    [(name, comment)] = server_query(server, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
-                                             "WHERE starts_with(datname, %s)", [templates["DBINIT_TEMPLATE_PREFIX"]])
-    stamp = json.loads(comment)
-    stamp.update(how)
-    server_query(server, f"COMMENT ON DATABASE \"{name}\" IS '{json.dumps(stamp)}'")
+    found = server_query(server, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                                 "WHERE starts_with(datname, %s)", [templates["DBINIT_TEMPLATE_PREFIX"]])
+    assert found
+    for name, comment in found:
+        stamp = "not a fingerprint" if how == "unreadable" else json.dumps({**json.loads(comment), **how})
+        server_query(server, f"COMMENT ON DATABASE \"{name}\" IS '{stamp}'")
 
 
 @pytest.mark.parametrize("how, reason", [
     ({"django": "4.2.0", "digest": "0" * 64}, "its fingerprint differs (django"),
     ({"migrations": "1" * 64, "digest": "1" * 64}, "its fingerprint differs (migrations changed)"),
-], ids=["other-django-version", "stale"])
+    ("unreadable", None),
+], ids=["other-django-version", "stale", "unreadable-stamp"])
 def test_a_template_with_another_fingerprint_is_ignored_and_replaced(engine, tmp_path, templates, how, reason):
+    if how == "unreadable":  # SQLite cannot parse the stamp; PostgreSQL's comment carries none
+        reason = "it is damaged" if engine == "sqlite" else "it carries no fingerprint"
     dbs = [new_db(engine, tmp_path, n) for n in ("first", "second", "third")]
     try:
         initdb(dbs[0], templates)
+        names = template_names(engine, templates)
         corrupt(engine, templates, how)
         second = initdb(dbs[1], templates)
-        [ignored] = second["database"]["detail"]["templates_ignored"]
-        assert ignored["id"] == "dbinit.I017" and reason in ignored["message"]
+        ignored = second["database"]["detail"]["templates_ignored"]
+        # The seeded template first, then the base it is built from: both seen bad, both rebuilt.
+        assert len(ignored) == 2
+        assert all(i["id"] == "dbinit.I017" and reason in i["message"] for i in ignored), ignored
         assert second["database"]["detail"]["template_built"] is True  # rebuilt, then used
+        assert second["migrate"]["created"] == 0 and second["database"]["detail"]["template_seeded"] is True
         assert dbs[1].applied_migrations() == dbs[0].applied_migrations()
+        assert objects(dbs[1]) == objects(dbs[0]) and rows(dbs[1]) == rows(dbs[0])
+        assert template_names(engine, templates) == names  # replaced under the same names
         third = initdb(dbs[2], templates)
         assert third["database"]["detail"]["templates_ignored"] == []
         assert third["database"]["detail"]["template_built"] is False
@@ -95,11 +157,36 @@ def test_a_damaged_template_file_is_ignored_and_replaced(tmp_path, templates):
     initdb(dbs[0], templates)
     corrupt("sqlite", templates, "damaged")
     second = initdb(dbs[1], templates)
-    [ignored] = second["database"]["detail"]["templates_ignored"]
-    assert ignored["id"] == "dbinit.I017" and "it is damaged" in ignored["message"]
+    ignored = second["database"]["detail"]["templates_ignored"]
+    assert len(ignored) == 2
+    assert all(i["id"] == "dbinit.I017" and "it is damaged" in i["message"] for i in ignored), ignored
     assert second["database"]["detail"]["template_built"] is True
     assert dbs[1].applied_migrations() == dbs[0].applied_migrations()
+    assert rows(dbs[1]) == rows(dbs[0])
     assert dbs[1].scalar("PRAGMA quick_check") == "ok"
+
+
+@pytest.mark.postgresql_only
+def test_a_template_database_with_a_dropped_table_is_not_trusted_by_its_stamp_alone(tmp_path, templates):
+    """PostgreSQL's "corrupted template": its content damaged behind a stamp that still matches.
+
+    The stamp cannot see this; the copy's verify step does, and initdb fails with the id instead of
+    handing out a broken database (dbrepair, or dropping the template, fixes it)."""
+    dbs = [new_db("postgresql", tmp_path, n) for n in ("first", "second")]
+    try:
+        initdb(dbs[0], templates)
+        server = postgres_server_url()
+        for name in template_names("postgresql", templates):
+            server_query(server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            ScratchDatabase.named(name, server).execute("DROP TABLE django_session")
+            server_query(server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        proc = manage("initdb", "--noinput", db=dbs[1], env=templates)
+        assert proc.returncode == 1
+        assert "dbinit.E030" in proc.stderr + proc.stdout and "django_session" in proc.stderr + proc.stdout
+        assert "Traceback" not in proc.stderr
+    finally:
+        for db in dbs:
+            db.drop()
 
 
 def test_templates_off_migrates_normally_and_builds_nothing(engine, tmp_path, templates):
