@@ -60,10 +60,13 @@ def record(alias="default", current: str | None = None) -> str:
     return current
 
 
-def mismatch(alias="default", current: str | None = None) -> DbinitError | None:
-    """W080 when the database records production and the caller is not production."""
+def mismatch(alias="default", current: str | None = None, found: str | None = None) -> DbinitError | None:
+    """W080 when the database records production and the caller is not production.
+
+    ``found``: what the database records, when the caller has just read it (:func:`record` returns it).
+    """
     current = current or settings.AISECRETARY_ENV
-    found = recorded(alias)
+    found = found if found is not None else recorded(alias)
     if found == PRODUCTION and current != PRODUCTION:
         return DbinitError(errors.W080, recorded=found, current=current)
     return None

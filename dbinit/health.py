@@ -79,6 +79,8 @@ class Finding:
 
 @dataclass
 class HealthReport:
+    """The findings of one health run on one database, with its worst status."""
+
     database: dict
     findings: list[Finding] = field(default_factory=list)
     duration_ms: float = 0.0

@@ -75,6 +75,8 @@ class Holder:
 
 @dataclass
 class LockInfo:
+    """How the initialisation lock was obtained: its kind, the wait, whether the holder did the work."""
+
     kind: str
     waited_ms: float = 0.0
     contended: bool = False

@@ -21,6 +21,8 @@ from django.db import router
 
 @dataclass
 class SchemaReport:
+    """The tables and columns of the expected models missing from the database."""
+
     tables_expected: int = 0
     missing_tables: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)  # "table.column"

@@ -86,7 +86,7 @@ def test_the_digest_follows_files_django_version_engine_and_schema_settings(tmp_
     files = [("app", tmp_path / "0001_initial.py"), ("app", tmp_path / "0002_more.py")]
     for _, path in files:
         path.write_text("operations = []\n")
-    monkeypatch.setattr(fingerprint, "migration_files", lambda: files)
+    monkeypatch.setattr(fingerprint, "_migration_paths", lambda: [(label, str(path)) for label, path in files])
     base = fingerprint.compute("sqlite 3")
     assert fingerprint.compute("sqlite 3") == base
     assert base.parts["files"] == 2
