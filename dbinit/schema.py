@@ -254,23 +254,24 @@ class Catalogue:
         self._constraints.update(constraints)
 
 
-_NAMED_CHECK = re.compile(r'CONSTRAINT\s+"?(\w+)"?\s+CHECK\s*\(', re.IGNORECASE)
-_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
-_QUOTED = re.compile(r'"([^"]+)"')
+# Compiled when first used (SQLite's constraint read), not at import: start-up imports this module.
+_NAMED_CHECK = r'CONSTRAINT\s+"?(\w+)"?\s+CHECK\s*\('
+_CHECK = r"\bCHECK\s*\("
+_QUOTED = r'"([^"]+)"'
 
 
 def _sqlite_checks(sql, columns) -> list[dict]:
     """Check constraints of an SQLite table, read from its CREATE TABLE (names, and columns they use)."""
     found = []
-    for match in _CHECK.finditer(sql):
+    for match in re.finditer(_CHECK, sql, re.IGNORECASE):
         depth, end = 0, match.end() - 1
         for end in range(match.end() - 1, len(sql)):
             depth += {"(": 1, ")": -1}.get(sql[end], 0)
             if depth == 0:
                 break
         body = sql[match.end():end]
-        named = [m for m in _NAMED_CHECK.finditer(sql) if m.end() == match.end()]
-        used = [c for c in dict.fromkeys(_QUOTED.findall(body)) if c in columns]
+        named = [m for m in re.finditer(_NAMED_CHECK, sql, re.IGNORECASE) if m.end() == match.end()]
+        used = [c for c in dict.fromkeys(re.findall(_QUOTED, body)) if c in columns]
         found.append({"name": named[0].group(1) if named else "", "columns": used, "check": True,
                       "unique": False, "index": False, "primary_key": False, "foreign_key": None})
     return found
