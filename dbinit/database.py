@@ -221,6 +221,8 @@ _UNSET = object()
 # --- connecting ------------------------------------------------------------------------
 @dataclass
 class ConnectionInfo:
+    """What connecting found: the server, how many attempts it took, one round trip's time."""
+
     vendor: str
     version: str
     attempts: int

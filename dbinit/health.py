@@ -79,6 +79,8 @@ class Finding:
 
 @dataclass
 class HealthReport:
+    """The findings of one health run on one database, with its worst status."""
+
     database: dict
     findings: list[Finding] = field(default_factory=list)
     duration_ms: float = 0.0
@@ -109,7 +111,6 @@ class HealthContext:
         self.hash_passwords = hash_passwords
         self.trust_fingerprint = trust_fingerprint
         self.reachable = False
-        self.tables: dict[str, set[str]] | None = None
         # Why dbinit must not write here (replica), from the settings; the server adds its own.
         self.read_only = routing.configured_read_only_reason(alias) if alias in settings.DATABASES else None
 
@@ -132,10 +133,10 @@ class HealthContext:
 
     @cached_property
     def pending(self) -> list:
-        from .migrations_state import pending_migrations
-
         if self.verified:
             return []
+        from .migrations_state import pending_migrations
+
         return pending_migrations(self.executor)
 
     @cached_property
@@ -144,7 +145,8 @@ class HealthContext:
 
     @cached_property
     def catalogue(self):
-        """The database's schema as Django's introspection reads it, one table at a time."""
+        """The database's schema as Django's introspection reads it (tables and columns first,
+        constraints only when a check asks)."""
         from .schema import Catalogue
 
         return Catalogue(self.connection)
@@ -163,12 +165,9 @@ class HealthContext:
 
         return verify(self.executor, self.catalogue, self.applied_state)
 
-    def columns(self) -> dict[str, set[str]]:
-        if self.tables is None:
-            from .schema import columns_by_table
-
-            self.tables = columns_by_table(self.connection)
-        return self.tables
+    def has_table(self, model) -> bool:
+        """Whether ``model``'s table exists (the catalogue's first read: tables and columns, one query)."""
+        return self.catalogue.has_table(model._meta.db_table)
 
 
 # --- configuration checks (no database) ----------------------------------------------
@@ -285,13 +284,13 @@ def check_engine(ctx: HealthContext) -> list[Finding]:
 
 
 def check_migrations(ctx: HealthContext) -> list[Finding]:
+    name = "migrations"
+    if ctx.verified:
+        return [Finding.result(name, errors.I016, fingerprint=ctx.verified.short)]
     from django.db.migrations.exceptions import InconsistentMigrationHistory
 
     from .migrations_state import duplicate_records, label, records_missing_on_disk
 
-    name = "migrations"
-    if ctx.verified:
-        return [Finding.result(name, errors.I016, fingerprint=ctx.verified.short)]
     loader = ctx.executor.loader
     found = []
     duplicates = duplicate_records(ctx.connection)
@@ -361,7 +360,7 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
     name = "checksums"
     if not routing.hosts_dbinit(ctx.alias):
         return [_routed_elsewhere(ctx, name, "Migration checksums", MigrationChecksum)]
-    if MigrationChecksum._meta.db_table not in ctx.columns():
+    if not ctx.has_table(MigrationChecksum):
         return [Finding.result(name, errors.I026, status="info")]
     changed = []
     rows = list(MigrationChecksum.objects.using(ctx.alias).values_list("app", "name", "checksum"))
@@ -391,40 +390,55 @@ DRIFT_FINDINGS = {
 
 def check_schema(ctx: HealthContext) -> list[Finding]:
     """The database against the state of the applied migrations (every app, pending or not)."""
-    from .drift import Expectation, compare, describe, raw_sql_models
-
-    name = "schema"
     if ctx.verified:
-        # The migration set is the one last verified (its fingerprint matches), so the installed
-        # models are the applied state and no migration graph is loaded (start-up, readiness).
-        # Only tables and columns are judged on this path; dbhealth compares every index and
-        # constraint against the state the graph builds.
-        from django.apps import apps as installed
+        return _check_tables_and_columns(ctx)
+    from .drift import Expectation, compare, raw_sql_models
 
-        raw, kinds = frozenset(), ("table", "column")
-        models = list(Expectation(ctx.connection, raw).models(installed))
-    else:
-        state, _ = ctx.applied_state
-        loader = ctx.executor.loader
-        raw, kinds = raw_sql_models(loader, loader.graph.nodes), tuple(DRIFT_FINDINGS)
-        models = list(Expectation(ctx.connection, raw).models(state.apps))
-    app_of = {m._meta.db_table: m._meta.app_label for m in models}
+    state, _ = ctx.applied_state
+    loader = ctx.executor.loader
+    raw = raw_sql_models(loader, loader.graph.nodes)
+    models = list(Expectation(ctx.connection, raw).models(state.apps))
     report = compare(ctx.connection, models, ctx.catalogue, raw)
+    return _schema_findings(models, report.missing, report.tables_expected, report.unjudged)
+
+
+def _check_tables_and_columns(ctx: HealthContext) -> list[Finding]:
+    """The schema check when the migration set is the one last verified (start-up, readiness).
+
+    Its fingerprint matches, so the installed models are the applied state and no migration
+    graph is loaded. Only tables and columns are judged (the catalogue's first read, one query
+    on PostgreSQL); dbhealth compares every index and constraint against the state the graph builds.
+    """
+    from .schema import compare, expected_models
+
+    models = list(expected_models(ctx.connection))
+    report = compare(ctx.connection, models, ctx.catalogue)
+    missing = {"table": [("table", t) for t in report.missing_tables],
+               "column": [("column", *c.split(".", 1)) for c in report.missing_columns]}
+    return _schema_findings(models, missing, report.tables_expected, report.unjudged)
+
+
+def _schema_findings(models, missing: dict[str, list[tuple]], tables_expected: int, unjudged) -> list[Finding]:
+    """The schema check's findings: one per catalogue entry, naming the facts missing of each kind."""
+    name = "schema"
+    app_of = {m._meta.db_table: m._meta.app_label for m in models}
     grouped: dict[str, list] = {}
     for kind, (code, _) in DRIFT_FINDINGS.items():
-        grouped.setdefault(code, []).extend(report.missing[kind] if kind in kinds else [])
+        grouped.setdefault(code, []).extend(missing.get(kind, ()))
     found = []
     for code, facts in grouped.items():
         if facts:
+            from .drift import describe  # only with something to report: start-up imports no drift
+
             key = next(k for c, k in DRIFT_FINDINGS.values() if c == code)
             names = [describe(f) for f in facts]
             found.append(Finding.problem(name, DbinitError(code, **{key: ", ".join(names)}),
                                          **{key: names, "facts": facts,
                                             "apps": sorted({app_of.get(f[1], "") for f in facts})}))
     if not found:
-        found.append(Finding.result(name, errors.I004, count=report.tables_expected))
-    if report.unjudged:
-        found.append(Finding.result(name, errors.I022, status="info", items="; ".join(report.unjudged)))
+        found.append(Finding.result(name, errors.I004, count=tables_expected))
+    if unjudged:
+        found.append(Finding.result(name, errors.I022, status="info", items="; ".join(unjudged)))
     return found
 
 
@@ -439,16 +453,14 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     name = "seed"
     if not routing.hosts_seed(ctx.alias):
         return [_routed_elsewhere(ctx, name, "The seed's tables (tenants, roles, users)", routing.seed_models()[0])]
-    User = get_user_model()
-    tables = ctx.columns()
-    if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
+    if not all(ctx.has_table(m) for m in (Tenant, Role, get_user_model())):
         return [Finding.result(name, errors.I027, status="info")]
     state = SeedState.read(ctx.alias)
     # Reference rows that a pending data migration of their app will create are pending, not
     # missing (as tables in check_schema): the migrations check reports them (W020).
     found = [Finding.problem(name, error, roles=state.roles_missing)
              for error in state.problems(pending_apps=ctx.pending_apps)]
-    emptied = role_groups_without_permissions(ctx.alias) if "auth_group_permissions" in tables else []
+    emptied = role_groups_without_permissions(ctx.alias) if ctx.catalogue.has_table("auth_group_permissions") else []
     if emptied:
         found.append(Finding.problem(name, DbinitError(errors.W043, groups=", ".join(emptied)), groups=emptied))
     if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL):

@@ -13,33 +13,24 @@ import logging
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import Error as DriverError  # DatabaseError and InterfaceError ("connection already closed")
 from django.db import connections
-from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import ConnectionDoesNotExist
 
-from . import (
-    backup,
-    environment,
-    errors,
-    fingerprint,
-    history,
-    migrations_state,
-    passwords,
-    routing,
-    schema,
-    seeding,
-    templates,
-    verification,
-)
+# What a no-op run (the migration set as last verified) needs; the migration machinery, templates,
+# backups and password rules are imported by the steps that use them.
 from . import database as db
+from . import environment, errors, fingerprint, history, routing, schema, seeding
 from . import sqlite as sqlite_settings
 from .configuration import describe_database, validate_configuration
 from .errors import DbinitError
-from .locking import initialization_lock
-from .results import FAILED, OK, SKIPPED, WARNING, InitializationResult, StepResult
+from .results import FAILED, OK, SKIPPED, WARNING, InitializationResult, StepResult, TemplateUse
+
+if TYPE_CHECKING:
+    from . import templates
 
 logger = logging.getLogger("dbinit")
 
@@ -129,7 +120,7 @@ class Initializer:
         self.last_run_complete = None
         self.database_missing = False  # this run found no database (so it has work to do)
         self.fingerprint = None  # set when the migration set is as last verified (graph not loaded)
-        self.template = templates.TemplateUse()  # a missing database made from a verified template
+        self.template = TemplateUse()  # a missing database made from a verified template
 
     # --- the run ----------------------------------------------------------------------
     def run(self) -> InitializationResult:
@@ -173,6 +164,8 @@ class Initializer:
         # A replica (TEST MIRROR, or no model routed to it) is never created, migrated or seeded.
         routing.refuse_read_only(self.alias, self.command, ask_server=False)
         if self.environment == "production" and self.seed and self.admin_password:
+            from . import passwords
+
             # AUTH_PASSWORD_VALIDATORS read files: judged here, not in the (probe-cheap) configuration rules.
             passwords.refuse_weak(self.admin_password, self.admin_email)
         describe_configuration(step, self.result)
@@ -188,9 +181,13 @@ class Initializer:
                 step.skipped, step.summary = 1, f"{path} exists"
                 return
             self.database_missing = True
+            from . import templates
+
             folder_created = db.ensure_sqlite_folder(path)
             # A -wal left without its file would be replayed into the new database: set it aside
             # (before a template's copy appears under the name).
+            from . import backup
+
             stale = backup.move_stale_side_files(self.connection, "stale")
             self.template = templates.restore_sqlite(self.connection, path, seed=self._template_seed())
             step.created = 1
@@ -210,6 +207,8 @@ class Initializer:
             if not db.is_missing_database(exc):
                 raise
             self.database_missing = True
+            from . import templates
+
             created, self.template = templates.create_postgres_database(self.alias, seed=self._template_seed())
             self.database_created = created
             step.created = int(created)
@@ -239,6 +238,11 @@ class Initializer:
         if self._done_as_last_verified():
             step.status, step.summary = SKIPPED, "nothing to do (migration set as last verified)"
             return
+        from django.db.migrations.executor import MigrationExecutor
+
+        from . import migrations_state
+        from .locking import initialization_lock
+
         if not self.database_missing:  # a database this run found missing has work: no plan needed
             self.executor = MigrationExecutor(self.connection)
             migrations_state.check_history(self.executor)
@@ -283,6 +287,8 @@ class Initializer:
             step.summary = f"no migrations to apply (migration set {self.fingerprint.short} {verified})"
             step.detail = {"fingerprint": self.fingerprint.digest}
             return
+        from . import migrations_state, verification
+
         applied_before = len(self.executor.loader.applied_migrations)
         if not self.plan:
             step.skipped, step.summary = applied_before, f"no migrations to apply ({applied_before} applied)"
@@ -346,11 +352,13 @@ class Initializer:
                 raise DbinitError(errors.E042, what=f"the admin user {self.admin_email}",
                                   reason="it is missing after the seed step")
             step.warnings.append(DbinitError(errors.W040))
-        environment.record(self.alias, self.environment)
-        other = environment.mismatch(self.alias, self.environment)
+        found = environment.record(self.alias, self.environment)
+        other = environment.mismatch(self.alias, self.environment, found)
         if other:
             step.warnings.append(other)
         if self.environment == "production":
+            from . import passwords
+
             passwords.refuse_well_known(self.alias)
         step.summary = f"{report.tables_expected} tables and their columns present; seed rows present"
         step.detail = {"tables": report.tables_expected}
@@ -373,6 +381,8 @@ class Initializer:
         """The seed a seeded template may hold for this run (None: the base template, seeded as usual)."""
         if not (self.seed and self._hosts_seed()):
             return None
+        from . import templates
+
         return templates.seed_for(self.admin_email, self.admin_password, self.environment)
 
     @property

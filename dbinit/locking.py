@@ -75,6 +75,8 @@ class Holder:
 
 @dataclass
 class LockInfo:
+    """How the initialisation lock was obtained: its kind, the wait, whether the holder did the work."""
+
     kind: str
     waited_ms: float = 0.0
     contended: bool = False
@@ -204,28 +206,33 @@ class _Lease:
             connection.close()
 
 
-def _try_acquire(connection, token, purpose) -> bool:
-    """One statement: take the lease if it is free or expired. Logs whom an expired lease belonged to."""
+def _try_acquire(connection, token, purpose) -> tuple[bool, Holder | None]:
+    """One statement: take the lease if it is free or expired; else say who holds it.
+
+    Returns (taken, the row found before: the holder when not taken). Logs whom an expired
+    lease belonged to.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH previous AS (SELECT host, pid, step, EXTRACT(EPOCH FROM (now() - expires_at)) AS expired_for "
-            f"FROM {LEASE_TABLE} WHERE name = %s) "
-            f"INSERT INTO {LEASE_TABLE} AS l (name, token, host, pid, step, since, expires_at) "
+            f"WITH previous AS (SELECT host, pid, step, since, EXTRACT(EPOCH FROM (expires_at - now())) "
+            f"AS expires_in FROM {LEASE_TABLE} WHERE name = %s), "
+            f"taken AS (INSERT INTO {LEASE_TABLE} AS l (name, token, host, pid, step, since, expires_at) "
             "VALUES (%s, %s, %s, %s, %s, now(), now() + make_interval(secs => %s)) "
             "ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, host = EXCLUDED.host, pid = EXCLUDED.pid, "
             "step = EXCLUDED.step, since = EXCLUDED.since, expires_at = EXCLUDED.expires_at "
-            "WHERE l.expires_at < now() "
-            "RETURNING (SELECT host FROM previous), (SELECT pid FROM previous), (SELECT step FROM previous), "
-            "(SELECT expired_for FROM previous)",
+            "WHERE l.expires_at < now() RETURNING 1) "
+            "SELECT EXISTS (SELECT 1 FROM taken), p.host, p.pid, p.step, p.since, p.expires_in "
+            "FROM (SELECT 1) AS one LEFT JOIN previous AS p ON true",
             [LEASE_NAME, LEASE_NAME, token, socket.gethostname()[:255], os.getpid(), purpose[:100], _lease_seconds()],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    if row[0] is not None:  # the row was there: its holder died without releasing it
+        taken, host, pid, step, since, expires_in = cursor.fetchone()
+    # The row as it was before this statement (None in a race with a holder that just released it).
+    previous = None if host is None else Holder(host=host, pid=pid, step=step, since=since,
+                                                 expires_in=float(expires_in))
+    if taken and previous is not None:  # the row was there: its holder died without releasing it
         logger.warning("Took over the initialisation lock from %s: its lease expired %.0fs ago",
-                       Holder(host=row[0], pid=row[1], step=row[2]).describe(), float(row[3]))
-    return True
+                       previous.describe(), -previous.expires_in)
+    return taken, (None if taken else previous)
 
 
 def lease_holder(connection) -> Holder | None:
@@ -261,6 +268,7 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
     info = LockInfo(kind="lease")
     token = uuid.uuid4().hex
     ensure_lease_table(connection)
+    started = time.monotonic()
     delay = 0.05
     while True:
         # A waiter asks first whether the holder did the work: taking a lease just released by
@@ -268,12 +276,12 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
         if info.contended and _done(already_done):
             info.done_by_holder = True
             break
-        if _try_acquire(connection, token, purpose):
+        taken, holder = _try_acquire(connection, token, purpose)
+        if taken:
             if info.contended and _done(already_done):  # the holder finished just before: give it back
                 _release_lease(connection, token)
                 info.done_by_holder = True
             break
-        holder = lease_holder(connection)
         if not info.contended:
             info.contended = True
             logger.info("Waiting for the initialisation lock, held by %s",
@@ -285,9 +293,13 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
             raise DbinitError(errors.E060, step=step, target=target + held_by, timeout=f"{timeout:g}")
         if holder is not None and holder.expired:
             continue  # take it over now
-        # Give the server connection back while waiting: behind a session-mode pooler with a
-        # small pool, waiters that keep theirs starve the holder's heartbeat.
-        connection.close()
+        if now - started >= _lease_seconds() / 6:
+            # Give the server connection back while waiting: behind a session-mode pooler with a
+            # small pool, waiters that keep theirs would starve the holder's heartbeat (its first
+            # renewal comes a third of the lease after it took it). Before that, a short wait polls
+            # on the connection it has: a new server process for every poll of every waiter was
+            # most of what 32 processes starting together on 2 cores spent beyond their own work.
+            connection.close()
         time.sleep(min(delay, deadline - now))
         delay = min(delay * 1.5, MAX_POLL_SECONDS)
     if info.done_by_holder:

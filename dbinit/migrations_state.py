@@ -81,6 +81,8 @@ def check_history(executor, step="migrate"):
 
 @dataclass
 class ApplyReport:
+    """The migrations one apply run applied, with each one's duration."""
+
     applied: list[str] = field(default_factory=list)
     durations_ms: dict = field(default_factory=dict)
 

@@ -36,6 +36,8 @@ CLAIM_EXPIRES_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Account:
+    """An active admin account whose password hash is judged."""
+
     email: str
     password: str  # the stored hash
 

@@ -27,6 +27,8 @@ CHECKS = ("database", "migrations", "seed")
 
 @dataclass
 class Problem:
+    """One problem a readiness check found, and whether it blocks serving."""
+
     check: str
     error: DbinitError
     blocking: bool  # the database is not ready for this release (a W020 here blocks, a W063 does not)
@@ -34,6 +36,8 @@ class Problem:
 
 @dataclass
 class Readiness:
+    """The readiness verdict: the checks that passed and the problems found."""
+
     passed: list[str] = field(default_factory=list)  # checks that ran and found nothing blocking
     problems: list[Problem] = field(default_factory=list)
     duration_ms: float = 0.0

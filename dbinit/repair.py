@@ -81,6 +81,8 @@ class RepairContext:
 
 @dataclass
 class Action:
+    """A registered repair action: what it fixes, in which order and phase."""
+
     kind: str
     finding: str  # the catalogue id it fixes
     description: str
@@ -94,6 +96,8 @@ class Action:
 
 @dataclass
 class RepairResult:
+    """What one dbrepair run did, action by action."""
+
     before: health.HealthReport
     actions: list[Action] = field(default_factory=list)
     manual: list[health.Finding] = field(default_factory=list)  # left alone, with their steps

@@ -27,6 +27,8 @@ logger = logging.getLogger("dbinit")
 
 @dataclass
 class ResetResult:
+    """What resetdb did: the database dropped and initialised again."""
+
     method: str = ""
     backup: Path | None = None
     note: str = ""

@@ -12,6 +12,8 @@ OK, SKIPPED, FAILED, WARNING, PLANNED = "ok", "skipped", "failed", "warning", "p
 
 @dataclass
 class StepResult:
+    """One initdb step: its status, counts, duration, summary and error."""
+
     name: str
     status: str = OK
     duration_ms: float = 0.0
@@ -38,6 +40,8 @@ class StepResult:
 
 @dataclass
 class InitializationResult:
+    """One initdb run: the database, its steps and how it ended."""
+
     database: DatabaseDescription
     environment: str
     plan_only: bool = False
@@ -82,3 +86,30 @@ class InitializationResult:
         if include_password and self.generated_password:
             data["generated_admin_password"] = self.generated_password
         return data
+
+
+@dataclass
+class TemplateUse:
+    """What a database creation did with templates (rendered in initdb's database step)."""
+
+    source: str = ""  # the template the database was copied from; "" when it was not
+    built: bool = False  # this run built that template first
+    seeded: bool = False  # the template held initdb's seed (the admin and role groups) as well
+    snapshot: str = ""  # ... by loading this committed snapshot instead of migrating
+    ignored: list[DbinitError] = field(default_factory=list)  # I017/I018: found, not used, why
+
+    @property
+    def used(self) -> bool:
+        return bool(self.source)
+
+    def summary(self) -> str:
+        parts = []
+        if self.used:
+            parts.append(("from a new template " if self.built else "from template ") + self.source
+                         + (f" (loaded from snapshot {self.snapshot})" if self.snapshot else ""))
+        parts += [f"{e.code} {e.message}" for e in self.ignored]
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"template": self.source or None, "template_built": self.built, "template_seeded": self.seeded,
+                "snapshot": self.snapshot or None, "templates_ignored": [e.as_dict() for e in self.ignored]}

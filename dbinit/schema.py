@@ -21,9 +21,17 @@ from django.db import router
 
 @dataclass
 class SchemaReport:
+    """The tables and columns of the expected models missing from the database."""
+
     tables_expected: int = 0
     missing_tables: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)  # "table.column"
+    unjudged: list[str] = field(default_factory=list)  # "table: why"
+
+
+def in_another_schema(table) -> bool:
+    """``db_table = '"schema"."table"'``: a table outside the schema the catalogue reads, never judged."""
+    return '"' in table or "." in table
 
 
 def is_concrete(model) -> bool:
@@ -39,34 +47,6 @@ def expected_models(connection):
             yield model
 
 
-def columns_by_table(connection) -> dict[str, set[str]]:
-    """Every table of the current schema with its column names, in one query."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # pg_catalog, not information_schema: the same tables and columns in a few ms instead of
-            # tens (its views join a dozen catalogues), which every start-up check and probe pays.
-            cursor.execute(
-                "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
-                "AND a.attnum > 0 AND NOT a.attisdropped"
-            )
-            rows = cursor.fetchall()
-        elif connection.vendor == "sqlite":
-            cursor.execute(
-                "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
-                "WHERE m.type = 'table'"
-            )
-            rows = cursor.fetchall()
-        else:  # other backends: Django's introspection, one query per table
-            rows = []
-            for table in connection.introspection.table_names(cursor):
-                rows += [(table, c.name) for c in connection.introspection.get_table_description(cursor, table)]
-    tables: dict[str, set[str]] = {}
-    for table, column in rows:
-        tables.setdefault(table, set()).add(column)
-    return tables
-
-
 # SQLite: every table except WITHOUT ROWID ones has an implicit integer key under these names
 # (a model may map its primary key to it, as wagtailsearch's FTS5 index does).
 SQLITE_ROWID_ALIASES = {"rowid", "oid", "_rowid_"}
@@ -77,9 +57,13 @@ class Catalogue:
     Each table is introspected at most once, when first asked about. On SQLite,
     Django's ``get_constraints`` and ``get_table_description`` parse every
     ``CREATE TABLE`` with sqlparse (about 80 ms a table, seconds for a real
-    project), so the whole catalogue is first read with three pragma queries
-    (what those functions read too); anything that fast read does not show is
-    then asked of Django's introspection before it is reported missing.
+    project), so the whole catalogue is first read in bulk (what those functions
+    read too); anything that fast read does not show is then asked of Django's
+    introspection before it is reported missing.
+
+    Two bulk reads, each done once and only when needed: the tables and their
+    columns (one query on PostgreSQL; all that initdb's verify step and a start-up
+    check ask), and the constraints and indexes (what the drift comparison asks).
     """
 
     def __init__(self, connection):
@@ -88,14 +72,16 @@ class Catalogue:
         self._constraints: dict[str, list[dict]] = {}
         self._exact: set[str] = set()  # tables whose constraints came from Django's introspection
         self._table_sql: dict[str, str] = {}
-        # Indexes with a WHERE clause: they cover some rows only, so they never stand in for a plain
-        # index or unique constraint on the same columns (Django's get_constraints does not say).
-        self.partial_indexes: set[str] = set()
+        self._sqlite_primary: dict[str, list[tuple[int, str]]] = {}  # from the column read
+        self._partial_indexes: set[str] = set()
+        self._constraints_read = False
 
     @cached_property
     def table_types(self) -> dict[str, str]:
         """name -> "t" (table), "v" (view), "p" (partition), "virtual" (SQLite virtual table)."""
         with self.connection.cursor() as cursor:
+            if self.connection.vendor == "postgresql":
+                return self._read_postgresql_tables(cursor)
             types = {t.name: t.type for t in self.connection.introspection.get_table_list(cursor)}
             if self.connection.vendor == "sqlite":
                 # Django's introspection does not tell virtual tables apart; sqlite_master does.
@@ -107,17 +93,22 @@ class Catalogue:
                         types[name] = "virtual"
                     elif "WITHOUT ROWID" in head.rsplit(")", 1)[-1]:
                         types[name] = "t-norowid"
-                self._read_sqlite()
-            elif self.connection.vendor == "postgresql":
-                self._read_postgresql(cursor)
+                self._read_sqlite_columns(cursor)
         return types
+
+    @property
+    def partial_indexes(self) -> set[str]:
+        """Indexes with a WHERE clause: they cover some rows only, so they never stand in for a plain
+        index or unique constraint on the same columns (Django's get_constraints does not say)."""
+        self._read_constraints()
+        return self._partial_indexes
 
     def has_table(self, table) -> bool:
         return table in self.table_types
 
     def columns(self, table) -> dict[str, bool]:
         """column -> nullable."""
-        self.table_types  # noqa: B018 -- the SQLite bulk read fills the cache
+        self.table_types  # noqa: B018 -- the bulk read fills the cache
         if table not in self._columns:
             with self.connection.cursor() as cursor:
                 description = self.connection.introspection.get_table_description(cursor, table)
@@ -132,7 +123,7 @@ class Catalogue:
 
     def constraints(self, table, exact=False) -> list[dict]:
         """Constraints and indexes as ``get_constraints`` describes them (``exact``: from it)."""
-        self.table_types  # noqa: B018
+        self._read_constraints()
         if table not in self._constraints or (exact and table not in self._exact):
             with self.connection.cursor() as cursor:
                 found = self.connection.introspection.get_constraints(cursor, table)
@@ -143,19 +134,47 @@ class Catalogue:
     def is_exact(self, table) -> bool:
         return table in self._exact or self.connection.vendor not in ("sqlite", "postgresql")
 
-    def _read_postgresql(self, cursor):
-        """Columns, constraints and indexes of every visible table in three queries.
+    def _read_constraints(self):
+        if self._constraints_read:
+            return
+        self.table_types  # noqa: B018 -- the tables first: the constraints are read per table
+        self._constraints_read = True
+        if self.connection.vendor == "postgresql":
+            with self.connection.cursor() as cursor:
+                self._read_postgresql_constraints(cursor)
+        elif self.connection.vendor == "sqlite":
+            self._read_sqlite_constraints()
 
-        The same catalogues Django's ``get_table_description`` and ``get_constraints`` read,
-        for all tables at once instead of two round trips per table.
+    def _read_postgresql_tables(self, cursor) -> dict[str, str]:
+        """Every visible table, view and partition with its columns, in one query.
+
+        The tables ``get_table_list`` lists (same filter, same types) joined with the columns
+        ``get_table_description`` reads, for all tables at once.
         """
         cursor.execute(
-            "SELECT c.relname, a.attname, NOT a.attnotnull FROM pg_attribute a "
-            "JOIN pg_class c ON c.oid = a.attrelid "
-            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND pg_catalog.pg_table_is_visible(c.oid) "
-            "AND a.attnum > 0 AND NOT a.attisdropped")
-        for table, column, nullable in cursor.fetchall():
-            self._columns.setdefault(table, {})[column] = nullable
+            "SELECT c.relname, CASE WHEN c.relispartition THEN 'p' WHEN c.relkind IN ('m', 'v') THEN 'v' "
+            "ELSE 't' END, a.attname, NOT a.attnotnull FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE c.relkind IN ('f', 'm', 'p', 'r', 'v') AND n.nspname NOT IN ('pg_catalog', 'pg_toast') "
+            "AND pg_catalog.pg_table_is_visible(c.oid)")
+        types: dict[str, str] = {}
+        ignored = set(self.connection.introspection.ignored_tables)
+        for table, kind, column, nullable in cursor.fetchall():
+            if table in ignored:
+                continue
+            types[table] = kind
+            columns = self._columns.setdefault(table, {})
+            if column is not None:
+                columns[column] = nullable
+        return types
+
+    def _read_postgresql_constraints(self, cursor):
+        """Constraints and indexes of every visible table in two queries.
+
+        The same catalogues Django's ``get_constraints`` reads, for all tables at once
+        instead of one round trip per table.
+        """
         constraints: dict[str, list[dict]] = {t: [] for t in self._columns}
         cursor.execute(
             "SELECT cl.relname, c.conname, c.contype, "
@@ -177,26 +196,28 @@ class Catalogue:
             "WHERE pg_catalog.pg_table_is_visible(t.oid)")
         for table, name, unique, primary, partial, columns in cursor.fetchall():
             if partial:
-                self.partial_indexes.add(name)
+                self._partial_indexes.add(name)
             constraints.setdefault(table, []).append({
                 "name": name, "columns": list(columns), "primary_key": primary, "unique": unique,
                 "check": False, "index": True, "foreign_key": None})
         self._constraints.update(constraints)
 
-    def _read_sqlite(self):
-        """Columns, indexes and foreign keys of every table in three queries."""
+    def _read_sqlite_columns(self, cursor):
+        """Columns (and primary keys) of every table in one query."""
+        cursor.execute(
+            'SELECT m.name, p.name, p."notnull", p.pk FROM sqlite_master AS m '
+            "JOIN pragma_table_xinfo(m.name) AS p WHERE m.type = 'table' ORDER BY m.name, p.cid")
+        for table, column, notnull, pk in cursor.fetchall():
+            self._columns.setdefault(table, {})[column] = not notnull
+            if pk:
+                self._sqlite_primary.setdefault(table, []).append((pk, column))
+
+    def _read_sqlite_constraints(self):
+        """Primary keys, indexes, foreign keys and checks of every table in two queries."""
         tables = [n for n, sql in self._table_sql.items() if not sql.lstrip().upper().startswith("CREATE VIRTUAL")]
         constraints = {t: [] for t in tables}
         with self.connection.cursor() as cursor:
-            cursor.execute(
-                'SELECT m.name, p.name, p."notnull", p.pk FROM sqlite_master AS m '
-                "JOIN pragma_table_xinfo(m.name) AS p WHERE m.type = 'table' ORDER BY m.name, p.cid")
-            primary = {}
-            for table, column, notnull, pk in cursor.fetchall():
-                self._columns.setdefault(table, {})[column] = not notnull
-                if pk:
-                    primary.setdefault(table, []).append((pk, column))
-            for table, cols in primary.items():
+            for table, cols in self._sqlite_primary.items():
                 if table in constraints:
                     constraints[table].append({"name": "__primary__", "columns": [c for _, c in sorted(cols)],
                                                "primary_key": True, "unique": False, "index": False,
@@ -208,7 +229,7 @@ class Catalogue:
             indexes = {}
             for table, index, unique, partial, column in cursor.fetchall():
                 if partial:
-                    self.partial_indexes.add(index)
+                    self._partial_indexes.add(index)
                 entry = indexes.setdefault((table, index), {"name": index, "columns": [], "unique": bool(unique),
                                                             "index": True, "primary_key": False,
                                                             "check": False, "foreign_key": None})
@@ -233,23 +254,24 @@ class Catalogue:
         self._constraints.update(constraints)
 
 
-_NAMED_CHECK = re.compile(r'CONSTRAINT\s+"?(\w+)"?\s+CHECK\s*\(', re.IGNORECASE)
-_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
-_QUOTED = re.compile(r'"([^"]+)"')
+# Compiled when first used (SQLite's constraint read), not at import: start-up imports this module.
+_NAMED_CHECK = r'CONSTRAINT\s+"?(\w+)"?\s+CHECK\s*\('
+_CHECK = r"\bCHECK\s*\("
+_QUOTED = r'"([^"]+)"'
 
 
 def _sqlite_checks(sql, columns) -> list[dict]:
     """Check constraints of an SQLite table, read from its CREATE TABLE (names, and columns they use)."""
     found = []
-    for match in _CHECK.finditer(sql):
+    for match in re.finditer(_CHECK, sql, re.IGNORECASE):
         depth, end = 0, match.end() - 1
         for end in range(match.end() - 1, len(sql)):
             depth += {"(": 1, ")": -1}.get(sql[end], 0)
             if depth == 0:
                 break
         body = sql[match.end():end]
-        named = [m for m in _NAMED_CHECK.finditer(sql) if m.end() == match.end()]
-        used = [c for c in dict.fromkeys(_QUOTED.findall(body)) if c in columns]
+        named = [m for m in re.finditer(_NAMED_CHECK, sql, re.IGNORECASE) if m.end() == match.end()]
+        used = [c for c in dict.fromkeys(re.findall(_QUOTED, body)) if c in columns]
         found.append({"name": named[0].group(1) if named else "", "columns": used, "check": True,
                       "unique": False, "index": False, "primary_key": False, "foreign_key": None})
     return found
@@ -266,6 +288,9 @@ def compare(connection, models, existing=None) -> SchemaReport:
             continue
         seen.add(table)
         report.tables_expected += 1
+        if in_another_schema(table):
+            report.unjudged.append(f"{table}: a table in another schema, not checked")
+            continue
         if not catalogue.has_table(table):
             report.missing_tables.append(table)
             continue

@@ -104,6 +104,8 @@ def active_admin_exists(using="default", admin_email=None) -> bool:
 # --- the seed step -----------------------------------------------------------------
 @dataclass
 class SeedReport:
+    """What the seed step created and skipped, its warnings and a generated password."""
+
     created: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     warnings: list[DbinitError] = field(default_factory=list)

@@ -42,7 +42,7 @@ import logging
 import os
 import sqlite3
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -53,38 +53,12 @@ from . import errors, migrations_state, snapshots
 from . import fingerprint as fingerprints
 from .django_private import maintenance_cursor
 from .errors import DbinitError
+from .results import TemplateUse
 
 logger = logging.getLogger("dbinit")
 
 # Key of the PostgreSQL advisory lock (in the maintenance database) held while building a template.
 BUILD_LOCK_KEY = 0x6462696E69740002
-
-
-@dataclass
-class TemplateUse:
-    """What a database creation did with templates (rendered in initdb's database step)."""
-
-    source: str = ""  # the template the database was copied from; "" when it was not
-    built: bool = False  # this run built that template first
-    seeded: bool = False  # the template held initdb's seed (the admin and role groups) as well
-    snapshot: str = ""  # ... by loading this committed snapshot instead of migrating
-    ignored: list[DbinitError] = field(default_factory=list)  # I017/I018: found, not used, why
-
-    @property
-    def used(self) -> bool:
-        return bool(self.source)
-
-    def summary(self) -> str:
-        parts = []
-        if self.used:
-            parts.append(("from a new template " if self.built else "from template ") + self.source
-                         + (f" (loaded from snapshot {self.snapshot})" if self.snapshot else ""))
-        parts += [f"{e.code} {e.message}" for e in self.ignored]
-        return "; ".join(parts)
-
-    def as_dict(self) -> dict:
-        return {"template": self.source or None, "template_built": self.built, "template_seeded": self.seeded,
-                "snapshot": self.snapshot or None, "templates_ignored": [e.as_dict() for e in self.ignored]}
 
 
 def enabled() -> bool:

@@ -69,6 +69,8 @@ class AppVerdict:
 
 @dataclass
 class Verification:
+    """What the schema says about the pending migrations: recordable, partial, unverifiable."""
+
     apps: dict[str, AppVerdict] = field(default_factory=dict)
     order: list[tuple] = field(default_factory=list)  # recordable keys, parents first
 

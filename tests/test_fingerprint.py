@@ -86,7 +86,7 @@ def test_the_digest_follows_files_django_version_engine_and_schema_settings(tmp_
     files = [("app", tmp_path / "0001_initial.py"), ("app", tmp_path / "0002_more.py")]
     for _, path in files:
         path.write_text("operations = []\n")
-    monkeypatch.setattr(fingerprint, "migration_files", lambda: files)
+    monkeypatch.setattr(fingerprint, "_migration_paths", lambda: [(label, str(path)) for label, path in files])
     base = fingerprint.compute("sqlite 3")
     assert fingerprint.compute("sqlite 3") == base
     assert base.parts["files"] == 2
@@ -108,3 +108,58 @@ def test_migration_files_lists_every_migration_file_of_every_app_once():
     assert ("tenants", "0001_initial") in labels and ("dbinit", "0003_metadata") in labels
     assert not any(path.name.startswith("_") for _, path in found)
     assert len(found) == len(labels)
+
+
+# What reading constraints and indexes looks like on each engine (the drift comparison's second read).
+CONSTRAINT_READS = ("pg_constraint", "pg_index", "pragma_index_list", "pragma_foreign_key_list")
+
+
+def probe_queries(db, *args, env=None) -> dict:
+    proc = python("tests/probes/startup_queries.py", *args, db=db, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_verified_startup_check_reads_tables_and_columns_but_no_constraint(initialized_db):
+    found = probe_queries(initialized_db, "wsgi", env=CHECK)
+    assert found["migration_modules"] == 0
+    assert not [q for q in found["queries"] if any(word in q for word in CONSTRAINT_READS)]
+    assert [q for q in found["queries"] if "pg_attribute" in q or "pragma_table_xinfo" in q]
+    # Connecting, the stored fingerprint, one read of tables with their columns, the seed lookups:
+    # a fixed number of statements, whatever the number of tables or migrations.
+    assert len(found["queries"]) <= 12, found["queries"]
+
+
+def test_a_noop_initdb_reads_no_constraint_and_no_migration_module(initialized_db):
+    found = probe_queries(initialized_db, "initdb", "--noinput")
+    assert found["migration_modules"] == 0
+    assert not [q for q in found["queries"] if any(word in q for word in CONSTRAINT_READS)]
+    assert len(found["queries"]) <= 16, found["queries"]
+
+
+def test_the_verified_startup_check_still_finds_a_dropped_column(initialized_db):
+    initialized_db.drop_column("accounts_role", "description")
+    proc = python("tests/probes/startup_modules.py", db=initialized_db, env=CHECK)
+    assert proc.returncode == 3, proc.stderr
+    assert "dbinit.C002" in proc.stderr and "dbinit.E031" in proc.stderr
+    assert "accounts_role.description" in proc.stderr
+
+
+def test_the_verified_startup_check_still_finds_a_dropped_table(initialized_db):
+    initialized_db.drop_table("tenants_tenant")
+    proc = python("tests/probes/startup_modules.py", db=initialized_db, env=CHECK)
+    assert proc.returncode == 3, proc.stderr
+    assert "dbinit.E030" in proc.stderr and "tenants_tenant" in proc.stderr
+
+
+def test_dbhealth_still_reads_constraints_and_finds_a_dropped_index(initialized_db):
+    """The lazy constraint read: dbhealth (the graph's full comparison) still asks for them."""
+    index = next(name for (name,) in initialized_db.query(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'accounts_user' AND indexname LIKE %s"
+        if initialized_db.engine == "postgresql" else
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'accounts_user' AND name LIKE %s",
+        ["%tenant_id%"]))
+    initialized_db.execute(f'DROP INDEX "{index}"')
+    proc = manage("dbhealth", "--format", "json", db=initialized_db)
+    checks = json.loads(proc.stdout)["checks"]
+    assert [c["id"] for c in checks if c["check"] == "schema" and c["status"] == "warning"] == ["dbinit.W026"]

@@ -5,7 +5,7 @@ import sys
 
 from django.conf import settings
 
-from dbinit import initializer, passwords, planning, routing
+from dbinit import initializer, passwords, routing
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
@@ -57,6 +57,8 @@ class Command(DbinitCommand):
     def run_one(self, alias, options, admin_password):
         on_event = None if self.json else self.on_event
         if options["plan"]:
+            from dbinit import planning  # the migration graph's machinery: only --plan needs it
+
             result = planning.plan(alias, seed=options["seed"], on_event=on_event)
         else:
             result = initializer.initialize(alias, seed=options["seed"], on_event=on_event,
