@@ -29,6 +29,9 @@ from .schema import Catalogue, is_concrete
 
 # Fact kinds, in report order.
 KINDS = ("table", "column", "null", "index", "unique", "check", "foreign_key")
+# The cheap question (initdb's verify step, start-up on the fingerprint's fast path): is every table
+# and column there?
+STRUCTURAL = frozenset({"table", "column"})
 
 
 def describe(fact) -> str:
@@ -85,7 +88,8 @@ class Expectation:
             if self.is_expected(model):
                 yield model
 
-    def schema(self, model, catalogue: Catalogue | None = None) -> ModelSchema:
+    def schema(self, model, catalogue: Catalogue | None = None, kinds=KINDS) -> ModelSchema:
+        """The facts of ``kinds`` that ``model``'s table should show (table and columns always)."""
         opts = model._meta
         table = opts.db_table
         result = ModelSchema(table)
@@ -104,6 +108,8 @@ class Expectation:
             result.structural_only = True
             result.unjudged.append(f"{table}: built by raw SQL in a migration, only its columns are checked")
             return result
+        if set(kinds) <= STRUCTURAL:
+            return result  # no constraint is asked about: none is derived (no SQL is collected)
         features = self.connection.features
         for f in opts.local_concrete_fields:
             if not f.column:
@@ -213,8 +219,12 @@ class DriftReport:
         return [describe(f) for f in self.missing[kind]]
 
 
-def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset()) -> DriftReport:
-    """Compare rendered ``models`` with the database: one pass, each table introspected once."""
+def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset(),
+            kinds=KINDS) -> DriftReport:
+    """Compare rendered ``models`` with the database: one pass, each table introspected once.
+
+    ``kinds``: the fact kinds to judge (e.g. ``STRUCTURAL``); the others are not looked at.
+    """
     catalogue = catalogue or Catalogue(connection)
     expectation = Expectation(connection, raw_sql_models)
     report = DriftReport()
@@ -230,11 +240,14 @@ def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_mode
             report.unjudged.append(f"{table}: a table in another schema, not checked")
             continue
         if not catalogue.has_table(table):
-            report.missing["table"].append(("table", table))
+            if "table" in kinds:
+                report.missing["table"].append(("table", table))
             continue
-        schema = expectation.schema(model, catalogue)
+        schema = expectation.schema(model, catalogue, kinds)
         report.unjudged += schema.unjudged
         for fact in schema.facts[1:]:
+            if fact[0] not in kinds:
+                continue
             if fact[0] == "null" and fact[2] not in catalogue.columns(table):
                 continue
             if not present(fact, catalogue):

@@ -371,7 +371,7 @@ DRIFT_FINDINGS = {
 
 def check_schema(ctx: HealthContext) -> list[Finding]:
     """The database against the state of the applied migrations (every app, pending or not)."""
-    from .drift import Expectation, compare, describe, raw_sql_models
+    from .drift import STRUCTURAL, Expectation, compare, describe, raw_sql_models
 
     name = "schema"
     if ctx.verified:
@@ -381,7 +381,7 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
         # constraint against the state the graph builds.
         from django.apps import apps as installed
 
-        raw, kinds = frozenset(), ("table", "column")
+        raw, kinds = frozenset(), STRUCTURAL
         models = list(Expectation(ctx.connection, raw).models(installed))
     else:
         state, _ = ctx.applied_state
@@ -389,7 +389,7 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
         raw, kinds = raw_sql_models(loader, loader.graph.nodes), tuple(DRIFT_FINDINGS)
         models = list(Expectation(ctx.connection, raw).models(state.apps))
     app_of = {m._meta.db_table: m._meta.app_label for m in models}
-    report = compare(ctx.connection, models, ctx.catalogue, raw)
+    report = compare(ctx.connection, models, ctx.catalogue, raw, kinds)
     grouped: dict[str, list] = {}
     for kind, (code, _) in DRIFT_FINDINGS.items():
         grouped.setdefault(code, []).extend(report.missing[kind] if kind in kinds else [])

@@ -22,6 +22,7 @@ from django.db.utils import ConnectionDoesNotExist
 
 from . import (
     backup,
+    drift,
     environment,
     errors,
     fingerprint,
@@ -29,7 +30,6 @@ from . import (
     migrations_state,
     passwords,
     routing,
-    schema,
     seeding,
     templates,
     verification,
@@ -319,11 +319,15 @@ class Initializer:
         self.seed_state = None
 
     def step_verify(self, step):
-        report = schema.verify(self.connection)
-        if report.missing_tables:
-            raise DbinitError(errors.E030, tables=", ".join(report.missing_tables))
-        if report.missing_columns:
-            raise DbinitError(errors.E031, columns=", ".join(report.missing_columns))
+        from django.apps import apps as installed
+
+        # The installed models are the applied state now: drift's tables and columns, nothing costlier.
+        models = drift.Expectation(self.connection).models(installed)
+        report = drift.compare(self.connection, models, kinds=drift.STRUCTURAL)
+        if report.missing["table"]:
+            raise DbinitError(errors.E030, tables=", ".join(report.names("table")))
+        if report.missing["column"]:
+            raise DbinitError(errors.E031, columns=", ".join(report.names("column")))
         if not self._hosts_seed():
             step.summary = f"{report.tables_expected} tables and their columns present; seed routed elsewhere"
             step.detail = {"tables": report.tables_expected}

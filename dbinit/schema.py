@@ -1,42 +1,24 @@
-"""What the database has: its tables, columns and constraints, and which tables and columns are missing.
+"""What the database has: its tables, columns and constraints.
 
 A constant number of queries whatever the size of the schema, and no row is
 ever read: :class:`Catalogue` reads the whole catalogue in a few queries (what
 Django's introspection reads, for every table at once) and falls back on
-Django's introspection before anything is called missing. The comparison
-against the migration state (nullability, indexes, constraints) is
-:mod:`dbinit.drift`'s; :func:`verify` answers the quick question initdb's
-verify step asks (tables and columns).
+Django's introspection before anything is called missing. Every comparison
+against models or a migration state (tables, columns, nullability, indexes,
+constraints) is :mod:`dbinit.drift`'s; initdb's verify step asks it for tables
+and columns only (``kinds=drift.STRUCTURAL``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cached_property
-
-from django.apps import apps as global_apps
-from django.db import router
-
-
-@dataclass
-class SchemaReport:
-    tables_expected: int = 0
-    missing_tables: list[str] = field(default_factory=list)
-    missing_columns: list[str] = field(default_factory=list)  # "table.column"
 
 
 def is_concrete(model) -> bool:
     """Whether ``model`` has a table of its own that migrations create (not proxy, unmanaged or swapped out)."""
     opts = model._meta
     return not (opts.proxy or not opts.managed or opts.swapped)
-
-
-def expected_models(connection):
-    """Concrete, managed models (auto-created M2M tables included) that live in this database."""
-    for model in global_apps.get_models(include_auto_created=True):
-        if is_concrete(model) and router.allow_migrate_model(connection.alias, model):
-            yield model
 
 
 def columns_by_table(connection) -> dict[str, set[str]]:
@@ -253,29 +235,3 @@ def _sqlite_checks(sql, columns) -> list[dict]:
         found.append({"name": named[0].group(1) if named else "", "columns": used, "check": True,
                       "unique": False, "index": False, "primary_key": False, "foreign_key": None})
     return found
-
-
-def compare(connection, models, existing=None) -> SchemaReport:
-    """Tables and columns of ``models`` missing from the database (``existing``: a Catalogue)."""
-    catalogue = existing if isinstance(existing, Catalogue) else Catalogue(connection)
-    report = SchemaReport()
-    seen = set()
-    for model in models:
-        table = model._meta.db_table
-        if table in seen:
-            continue
-        seen.add(table)
-        report.tables_expected += 1
-        if not catalogue.has_table(table):
-            report.missing_tables.append(table)
-            continue
-        for f in model._meta.local_concrete_fields:
-            # has_column knows SQLite's implicit rowid (a virtual table's model may map its key to it).
-            if f.column and not catalogue.has_column(table, f.column):
-                report.missing_columns.append(f"{table}.{f.column}")
-    return report
-
-
-def verify(connection) -> SchemaReport:
-    """Compare every installed model with the live database."""
-    return compare(connection, expected_models(connection))

@@ -128,9 +128,9 @@ MUTATIONS = [
     ),
     Mutation(
         "the database router is respected",
-        "dbinit/schema.py",
-        "if is_concrete(model) and router.allow_migrate_model(connection.alias, model):",
-        "if is_concrete(model):",
+        "dbinit/drift.py",
+        "return is_concrete(model) and hosts_model(self.connection.alias, model)",
+        "return is_concrete(model)",
         ("tests/test_health.py::test_a_model_the_router_keeps_elsewhere_is_not_expected",),
     ),
     Mutation(
