@@ -52,6 +52,9 @@ class _Unchanged:
 
 UNSET = _Unchanged()
 
+# What the database step found (Initializer.database_found).
+EXISTED, MISSING, CREATED = "existed", "missing", "created"
+
 
 def initialize(database="default", *, seed=True, on_event=None, trigger="initdb",
                admin_email=None, admin_password=UNSET, generate_password=True) -> InitializationResult:
@@ -120,14 +123,16 @@ class Initializer:
         self.generate_password = generate_password
         self.environment = settings.AISECRETARY_ENV
         self.connection_info = None  # from the database step, when it had to connect
-        self.database_created = False  # this run created the PostgreSQL database
+        # What the database step found: it EXISTED; it was missing and this run's CREATE DATABASE
+        # CREATED it (PostgreSQL); or it was MISSING and came otherwise (SQLite's new file, another
+        # process's CREATE DATABASE). One field, so "missing" and "created" cannot disagree.
+        self.database_found = EXISTED
         self.lock_info = None  # while held: tells waiters and dbhealth which step the holder is in
         self.connected = False
         self.executor = None
         self.plan = None
         self.seed_state = None
         self.last_run_complete = None
-        self.database_missing = False  # this run found no database (so it has work to do)
         self.fingerprint = None  # set when the migration set is as last verified (graph not loaded)
         self.template = templates.TemplateUse()  # a missing database made from a verified template
 
@@ -165,6 +170,16 @@ class Initializer:
     def connection(self):
         return connections[self.alias]
 
+    @property
+    def database_missing(self) -> bool:
+        """This run found no database (so it has work to do)."""
+        return self.database_found != EXISTED
+
+    @property
+    def database_created(self) -> bool:
+        """This run created the PostgreSQL database."""
+        return self.database_found == CREATED
+
     # --- steps --------------------------------------------------------------------------
     def step_configuration(self, step):
         problems = validate_configuration(self.alias, admin_password=self.admin_password, seed=self.seed)
@@ -187,7 +202,7 @@ class Initializer:
             if exists:
                 step.skipped, step.summary = 1, f"{path} exists"
                 return
-            self.database_missing = True
+            self.database_found = MISSING
             folder_created = db.ensure_sqlite_folder(path)
             # A -wal left without its file would be replayed into the new database: set it aside
             # (before a template's copy appears under the name).
@@ -209,9 +224,8 @@ class Initializer:
         except DbinitError as exc:
             if not db.is_missing_database(exc):
                 raise
-            self.database_missing = True
             created, self.template = templates.create_postgres_database(self.alias)
-            self.database_created = created
+            self.database_found = CREATED if created else MISSING
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
                             else f"database {self.result.database.name!r} created by another process")
