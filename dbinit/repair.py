@@ -157,24 +157,27 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=
     before anything else (lost records whose effect dbinit cannot see, W029).
     """
     _checkpoint_sqlite(alias)
+    taken = None
     if record and not dry_run and not (alias in settings.DATABASES and routing.read_only_reason(alias)):
-        from .verification import record_checked
+        from .verification import checked_migrations, record_checked
 
-        record_checked(connections[alias], record)
+        keys = checked_migrations(connections[alias], record)  # E035 before anything is written
+        taken = _backup(connections[alias])  # every write comes after the backup
+        record_checked(connections[alias], keys)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
     actions, manual, refused = plan(before, prune=prune)
     # A replica is checked like any database, and never written.
     read_only = routing.read_only_reason(alias) if alias in settings.DATABASES else None
     if read_only:
         actions, refused = [], routing.refusal(alias, "dbrepair", read_only)
-    result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused)
+    result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused,
+                          backup=taken)
     if refused or dry_run or not actions:
         return result
     if confirm is not None and not confirm(result):
         raise DbinitError(errors.E071, command="dbrepair", expected="y")
     connection = connections[alias]
-    if connection.vendor == "sqlite":
-        result.backup = backup.backup_sqlite(connection, "repair")
+    result.backup = result.backup or _backup(connection)
     carry_out(RepairContext(connection, result))
     result.after = health.run(alias, hash_passwords=True)
     # Left for a person: what no action fixes, and each object whose repair failed (its cause and steps).
@@ -184,6 +187,11 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=
         # The full check just verified the migration set (the repair's migrate made dbinit forget it).
         fingerprint.remember(connection)
     return result
+
+
+def _backup(connection) -> Path | None:
+    """A copy of an SQLite database before dbrepair's first write (PostgreSQL: none is taken here)."""
+    return backup.backup_sqlite(connection, "repair") if connection.vendor == "sqlite" else None
 
 
 def _checkpoint_sqlite(alias):

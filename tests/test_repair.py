@@ -270,6 +270,24 @@ def test_sqlite_backup_is_written_first_and_readable(populated_db):
 
 
 @pytest.mark.sqlite_only
+def test_record_is_written_after_the_backup(populated_db):
+    """dbrepair --record writes a migration record: the backup holds the database before that write."""
+    populated_db.execute("DELETE FROM django_migrations WHERE app = 'accounts' AND name = '0002_seed_system_roles'")
+    proc, result = repair_json(populated_db, "--record", "accounts.0002_seed_system_roles")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("accounts", "0002_seed_system_roles") in populated_db.applied_migrations()
+    assert result["backup"], result
+    conn = sqlite3.connect(result["backup"])
+    try:
+        recorded = conn.execute("SELECT COUNT(*) FROM django_migrations WHERE app = 'accounts' "
+                                "AND name = '0002_seed_system_roles'").fetchone()[0]
+        assert recorded == 0  # the state before the write
+        assert conn.execute("SELECT COUNT(*) FROM accounts_user").fetchone()[0] == POPULATED_USERS + 1
+    finally:
+        conn.close()
+
+
+@pytest.mark.sqlite_only
 def test_backup_dir_setting_is_honoured(populated_db, tmp_path):
     populated_db.execute("DELETE FROM accounts_role WHERE slug = 'manager'")
     proc = dbrepair(populated_db, env={"DBINIT_BACKUP_DIR": str(tmp_path / "elsewhere")})
