@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import django_private
 from .routing import hosts_model
 from .schema import Catalogue, is_concrete
 
@@ -47,6 +48,8 @@ def describe(fact) -> str:
         return f"{table}.{fact[2]} -> {fact[3]}"
     name, columns = fact[2], fact[3]
     cover = f"({', '.join(columns)})" if columns else "(expressions)"
+    if len(fact) > 4:  # an index with an operator class (PostgreSQL's _like index)
+        cover += f" {fact[4]}"
     return f"{table}: {name} {cover}" if name else f"{table} {cover}"
 
 
@@ -116,6 +119,9 @@ class Expectation:
                 continue
             if not f.primary_key and not getattr(f, "generated", False):
                 facts.append(("null", table, f.column, bool(f.null)))
+            like = self._like_opclass(model, f)
+            if like:  # PostgreSQL's second index on an indexed varchar/text column, for LIKE
+                facts.append(("index", table, None, (f.column,), like))
             if f.primary_key:
                 continue
             if f.unique:
@@ -144,6 +150,16 @@ class Expectation:
             kind = "check" if not hasattr(constraint, "fields") else "unique"
             facts.append((kind, table, self._name(constraint.name), columns))
         return result
+
+    def _like_opclass(self, model, field) -> str | None:
+        """The operator class of the _like index Django adds for ``field`` (PostgreSQL), or None."""
+        if self.connection.vendor != "postgresql" or getattr(field, "generated", False):
+            return None
+        statement = django_private.create_like_index_sql(self.editor, model, field)
+        if statement is None:
+            return None
+        sql = str(statement)
+        return next((name for name in ("varchar_pattern_ops", "text_pattern_ops") if name in sql), None)
 
     def _name(self, name):
         # PostgreSQL cuts identifiers at 63 bytes; the name Django asked for is what it got.
@@ -185,6 +201,9 @@ def present(fact, catalogue: Catalogue) -> bool:
         return False
     if kind == "column":
         return catalogue.has_column(table, fact[2])
+    if len(fact) > 4:  # an index with an operator class: only the catalogue read shows those
+        catalogue.table_types  # noqa: B018 -- the bulk read fills opclass_indexes
+        return (fact[3], fact[4]) in catalogue.opclass_indexes.get(table, ())
     if kind == "null":
         columns = catalogue.columns(table)
         return fact[2] not in columns or columns[fact[2]] == fact[3]  # a missing column is its own fact

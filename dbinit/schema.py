@@ -73,6 +73,9 @@ class Catalogue:
         # Indexes with a WHERE clause: they cover some rows only, so they never stand in for a plain
         # index or unique constraint on the same columns (Django's get_constraints does not say).
         self.partial_indexes: set[str] = set()
+        # PostgreSQL: table -> {(columns, operator class)} of its whole-table indexes whose columns all
+        # use one non-default operator class (the _like indexes; get_constraints does not say either).
+        self.opclass_indexes: dict[str, set[tuple]] = {}
 
     @cached_property
     def table_types(self) -> dict[str, str]:
@@ -154,12 +157,16 @@ class Catalogue:
             "SELECT t.relname, i.relname, ix.indisunique, ix.indisprimary, ix.indpred IS NOT NULL, "
             "ARRAY(SELECT a.attname::text FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord) "
             "LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum "
-            "WHERE k.ord <= ix.indnkeyatts ORDER BY k.ord) "
+            "WHERE k.ord <= ix.indnkeyatts ORDER BY k.ord), "
+            "ARRAY(SELECT DISTINCT CASE WHEN o.opcdefault THEN '' ELSE o.opcname::text END "
+            "FROM unnest(ix.indclass::oid[]) AS k(oid) JOIN pg_opclass o ON o.oid = k.oid) "
             "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid "
             "WHERE pg_catalog.pg_table_is_visible(t.oid)")
-        for table, name, unique, primary, partial, columns in cursor.fetchall():
+        for table, name, unique, primary, partial, columns, opclasses in cursor.fetchall():
             if partial:
                 self.partial_indexes.add(name)
+            elif len(opclasses) == 1 and opclasses[0] and None not in columns:
+                self.opclass_indexes.setdefault(table, set()).add((tuple(columns), opclasses[0]))
             constraints.setdefault(table, []).append({
                 "name": name, "columns": list(columns), "primary_key": primary, "unique": unique,
                 "check": False, "index": True, "foreign_key": None})

@@ -245,7 +245,9 @@ def _create(editor, model, fact):
     kind, name, columns = fact[0], fact[2], fact[3] if len(fact) > 3 else ()
     opts = model._meta
     limit = editor.connection.ops.max_name_length() or 10**6
-    if kind == "index":
+    if kind == "index" and len(fact) > 4:  # PostgreSQL's _like index, as Django adds it with the field
+        editor.execute(django_private.create_like_index_sql(editor, model, _fields(model, columns)[0]))
+    elif kind == "index":
         index = _named(opts.indexes, name, limit) if name else None
         if index is not None:
             editor.add_index(model, index)

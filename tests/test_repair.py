@@ -342,6 +342,25 @@ def test_lock_held_by_a_live_holder_is_not_touched(populated_db):
     assert populated_db.query("SELECT host, pid FROM dbinit_lease") == [("busy-pod", 78)]
 
 
+@pytest.mark.postgresql_only
+def test_a_dropped_like_index_is_found_and_recreated(populated_db):
+    """PostgreSQL's second index on an indexed varchar column (varchar_pattern_ops, for LIKE) is checked too."""
+    query = ("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'django_session' "
+             "AND indexdef LIKE '%%varchar_pattern_ops%%'")
+    [(name, definition)] = populated_db.query(query)
+    populated_db.execute(f'DROP INDEX "{name}"')
+    before = data_counts(populated_db)
+    code, report = health(populated_db)
+    finding = next(c for c in report["checks"] if c["id"] == "dbinit.W026")
+    assert "django_session (session_key) varchar_pattern_ops" in finding["message"], finding
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [(a["action"], a["status"]) for a in result["actions"]] == [("recreate_constraints", "done")]
+    assert populated_db.query(query) == [(name, definition)]  # as Django made it, name included
+    assert data_counts(populated_db) == before
+    assert_healthy(populated_db)
+
+
 # --- duplicated migration history (issue 12) ------------------------------------------------
 def test_duplicate_history_is_found_and_repaired_keeping_the_earliest_records(initialized_db):
     # A database initialised before the unique index existed, then migrated twice at once.
