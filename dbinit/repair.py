@@ -240,7 +240,8 @@ def _record_again(ctx):
     """
     done = {a.kind for a in ctx.result.actions if a.status == "done"}
     recorded = next((a for a in ctx.result.actions if a.kind == "record_lost_migrations"), None)
-    if recorded is None or not done & {"recreate_tables", "recreate_columns", "recreate_constraints"}:
+    if recorded is None or not done & {"recreate_tables", "recreate_columns", "repair_nullability",
+                                       "recreate_constraints"}:
         return
     again = Action("record_lost_migrations", recorded.finding, "verify again after the schema repairs")
     _run(ctx, again)
@@ -333,6 +334,15 @@ def recreate_columns(ctx: RepairContext) -> str:
     from .schema_repair import recreate_missing_columns
 
     return _outcomes(ctx, recreate_missing_columns(ctx.connection), "added")
+
+
+@action("repair_nullability", order=42, phase=SCHEMA,
+        describe=lambda fs: "set NULL / NOT NULL as the migration state says, each alone (NOT NULL only "
+        "where no row holds NULL): " + ", ".join(_context_list(fs, "columns")))
+def repair_nullability(ctx: RepairContext) -> str:
+    from .schema_repair import repair_nullability
+
+    return _outcomes(ctx, repair_nullability(ctx.connection), "changed")
 
 
 @action("recreate_constraints", order=45, phase=SCHEMA,

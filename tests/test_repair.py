@@ -342,6 +342,43 @@ def test_lock_held_by_a_live_holder_is_not_touched(populated_db):
     assert populated_db.query("SELECT host, pid FROM dbinit_lease") == [("busy-pod", 78)]
 
 
+def test_wrong_nullability_is_repaired(populated_db):
+    """W025 both ways: NOT NULL given back (no row holds NULL) and dropped where the state allows NULL."""
+    populated_db.set_nullable("tenants_tenant", "name", True)
+    populated_db.set_nullable("django_admin_log", "object_id", False)  # no rows: SQLite rebuilds it empty
+    before = data_counts(populated_db)
+    code, report = health(populated_db)
+    finding = next(c for c in report["checks"] if c["id"] == "dbinit.W025")
+    assert "tenants_tenant.name (NOT NULL expected)" in finding["message"], finding
+    assert "django_admin_log.object_id (NULL expected)" in finding["message"], finding
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actions = {a["action"]: a for a in result["actions"]}
+    assert actions["repair_nullability"]["status"] == "done", actions
+    assert data_counts(populated_db) == before
+    assert_healthy(populated_db)
+    with pytest.raises(Exception, match="(?i)null"):  # NOT NULL is enforced again
+        populated_db.execute("UPDATE tenants_tenant SET name = NULL")
+
+
+def test_not_null_over_null_rows_is_left_with_its_steps(populated_db):
+    """SET NOT NULL is never forced over NULL rows: E036 names the column and says how to fill it."""
+    populated_db.set_nullable("tenants_tenant", "name", True)
+    populated_db.execute("UPDATE tenants_tenant SET name = NULL WHERE slug <> 'system'")
+    nulls = populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE name IS NULL")
+    assert nulls > 0
+    before = fingerprint(populated_db)[0] if populated_db.engine == "sqlite" else fingerprint(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    left = next(f for f in result["manual"] if f["id"] == "dbinit.E036")
+    assert "tenants_tenant.name" in left["message"] and f"{nulls} row" in left["message"], left
+    assert "tenants_tenant" in left["hint"] and "SET NOT NULL" in left["hint"], left
+    assert "dbinit.W025" in {f["id"] for f in result["remaining"]}
+    assert populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE name IS NULL") == nulls
+    after = fingerprint(populated_db)[0] if populated_db.engine == "sqlite" else fingerprint(populated_db)
+    assert after["tables"]["tenants_tenant"] == before["tables"]["tenants_tenant"]
+
+
 @pytest.mark.postgresql_only
 def test_a_dropped_like_index_is_found_and_recreated(populated_db):
     """PostgreSQL's second index on an indexed varchar column (varchar_pattern_ops, for LIKE) is checked too."""
