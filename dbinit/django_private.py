@@ -21,6 +21,7 @@ NAMES = (
     ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_index_name"),
     ("django.db.backends.base.schema.BaseDatabaseSchemaEditor", "_create_fk_sql"),
     ("django.db.backends.sqlite3.schema.DatabaseSchemaEditor", "_remake_table"),
+    ("django.db.backends.postgresql.schema.DatabaseSchemaEditor", "_create_like_index_sql"),
 )
 # Attributes of a connection that an atomic block maintains (django.db.transaction.Atomic).
 ATOMIC_STATE = ("in_atomic_block", "needs_rollback", "savepoint_ids", "atomic_blocks", "commit_on_exit")
@@ -126,6 +127,18 @@ def create_field_check_sql(editor, model, field):
 def create_fk_sql(editor, model, field):
     """The FOREIGN KEY constraint ``add_field`` makes for ``field``."""
     return editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s")
+
+
+def create_like_index_sql(editor, model, field):
+    """PostgreSQL: the second index Django adds to an indexed or unique varchar/text column, with
+    ``varchar_pattern_ops``/``text_pattern_ops`` for LIKE (the ``_like`` index); None when it adds none.
+
+    Django decides this per field (its type, array or not, a non-deterministic collation); asking
+    it keeps dbinit from restating those rules. Other engines add no such index.
+    """
+    if editor.connection.vendor != "postgresql":
+        return None
+    return editor._create_like_index_sql(model, field)
 
 
 def remake_table(editor, model):

@@ -24,11 +24,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import django_private
 from .routing import hosts_model
 from .schema import Catalogue, in_another_schema, is_concrete
 
 # Fact kinds, in report order.
 KINDS = ("table", "column", "null", "index", "unique", "check", "foreign_key")
+# The cheap question (initdb's verify step, start-up on the fingerprint's fast path): is every table
+# and column there?
+STRUCTURAL = frozenset({"table", "column"})
 
 
 def describe(fact) -> str:
@@ -44,6 +48,8 @@ def describe(fact) -> str:
         return f"{table}.{fact[2]} -> {fact[3]}"
     name, columns = fact[2], fact[3]
     cover = f"({', '.join(columns)})" if columns else "(expressions)"
+    if len(fact) > 4:  # an index with an operator class (PostgreSQL's _like index)
+        cover += f" {fact[4]}"
     return f"{table}: {name} {cover}" if name else f"{table} {cover}"
 
 
@@ -85,7 +91,8 @@ class Expectation:
             if self.is_expected(model):
                 yield model
 
-    def schema(self, model, catalogue: Catalogue | None = None) -> ModelSchema:
+    def schema(self, model, catalogue: Catalogue | None = None, kinds=KINDS) -> ModelSchema:
+        """The facts of ``kinds`` that ``model``'s table should show (table and columns always)."""
         opts = model._meta
         table = opts.db_table
         result = ModelSchema(table)
@@ -104,12 +111,17 @@ class Expectation:
             result.structural_only = True
             result.unjudged.append(f"{table}: built by raw SQL in a migration, only its columns are checked")
             return result
+        if set(kinds) <= STRUCTURAL:
+            return result  # no constraint is asked about: none is derived (no SQL is collected)
         features = self.connection.features
         for f in opts.local_concrete_fields:
             if not f.column:
                 continue
             if not f.primary_key and not getattr(f, "generated", False):
                 facts.append(("null", table, f.column, bool(f.null)))
+            like = self._like_opclass(model, f)
+            if like:  # PostgreSQL's second index on an indexed varchar/text column, for LIKE
+                facts.append(("index", table, None, (f.column,), like))
             if f.primary_key:
                 continue
             if f.unique:
@@ -138,6 +150,16 @@ class Expectation:
             kind = "check" if not hasattr(constraint, "fields") else "unique"
             facts.append((kind, table, self._name(constraint.name), columns))
         return result
+
+    def _like_opclass(self, model, field) -> str | None:
+        """The operator class of the _like index Django adds for ``field`` (PostgreSQL), or None."""
+        if self.connection.vendor != "postgresql" or getattr(field, "generated", False):
+            return None
+        statement = django_private.create_like_index_sql(self.editor, model, field)
+        if statement is None:
+            return None
+        sql = str(statement)
+        return next((name for name in ("varchar_pattern_ops", "text_pattern_ops") if name in sql), None)
 
     def _name(self, name):
         # PostgreSQL cuts identifiers at 63 bytes; the name Django asked for is what it got.
@@ -179,6 +201,8 @@ def present(fact, catalogue: Catalogue) -> bool:
         return False
     if kind == "column":
         return catalogue.has_column(table, fact[2])
+    if len(fact) > 4:  # an index with an operator class: only the catalogue read shows those
+        return (fact[3], fact[4]) in catalogue.opclass_indexes.get(table, ())
     if kind == "null":
         columns = catalogue.columns(table)
         return fact[2] not in columns or columns[fact[2]] == fact[3]  # a missing column is its own fact
@@ -213,8 +237,12 @@ class DriftReport:
         return [describe(f) for f in self.missing[kind]]
 
 
-def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset()) -> DriftReport:
-    """Compare rendered ``models`` with the database: one pass, each table introspected once."""
+def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset(),
+            kinds=KINDS) -> DriftReport:
+    """Compare rendered ``models`` with the database: one pass, each table introspected once.
+
+    ``kinds``: the fact kinds to judge (e.g. ``STRUCTURAL``); the others are not looked at.
+    """
     catalogue = catalogue or Catalogue(connection)
     expectation = Expectation(connection, raw_sql_models)
     report = DriftReport()
@@ -229,11 +257,14 @@ def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_mode
             report.unjudged.append(f"{table}: a table in another schema, not checked")
             continue
         if not catalogue.has_table(table):
-            report.missing["table"].append(("table", table))
+            if "table" in kinds:
+                report.missing["table"].append(("table", table))
             continue
-        schema = expectation.schema(model, catalogue)
+        schema = expectation.schema(model, catalogue, kinds)
         report.unjudged += schema.unjudged
         for fact in schema.facts[1:]:
+            if fact[0] not in kinds:
+                continue
             if fact[0] == "null" and fact[2] not in catalogue.columns(table):
                 continue
             if not present(fact, catalogue):

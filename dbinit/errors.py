@@ -193,8 +193,16 @@ E034 = _e("E034", "NOT NULL column cannot be re-added",
    "COLUMN {name} SET NOT NULL; SQLite: rebuild the table); then run python manage.py dbhealth.")
 W025 = _e("W025", "Column nullability differs",
    "Column(s) whose NULL / NOT NULL differs from the applied migrations: {columns}.",
-   "Make each column match its model (PostgreSQL: ALTER TABLE ... ALTER COLUMN ... SET NOT NULL / "
-   "DROP NOT NULL, after filling NULLs; SQLite: rebuild the table), or restore it from a backup.")
+   "Run python manage.py dbrepair: it drops NOT NULL where the state allows NULL, and sets it "
+   "where no row holds NULL (a column with NULL rows is left to you, dbinit.E036).",
+   repair="repair_nullability")
+E036 = _e("E036", "NOT NULL cannot be set over NULL rows",
+   "{column} is NOT NULL in the applied migrations, but {count} row(s) of {table} hold NULL there: "
+   "dbrepair does not invent values.",
+   "Give those rows their right value (SELECT * FROM {table} WHERE {name} IS NULL shows them; "
+   "UPDATE {table} SET {name} = ... WHERE {name} IS NULL), or restore them from a backup; then "
+   "run python manage.py dbrepair, which sets NOT NULL (PostgreSQL: ALTER TABLE {table} ALTER "
+   "COLUMN {name} SET NOT NULL; SQLite: a table rebuild).")
 W026 = _e("W026", "Index missing",
    "Index(es) of applied migrations missing: {indexes}.",
    "Run python manage.py dbrepair to recreate them from the migration state.",

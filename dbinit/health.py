@@ -390,55 +390,40 @@ DRIFT_FINDINGS = {
 
 def check_schema(ctx: HealthContext) -> list[Finding]:
     """The database against the state of the applied migrations (every app, pending or not)."""
-    if ctx.verified:
-        return _check_tables_and_columns(ctx)
-    from .drift import Expectation, compare, raw_sql_models
+    from .drift import STRUCTURAL, Expectation, compare, describe, raw_sql_models
 
-    state, _ = ctx.applied_state
-    loader = ctx.executor.loader
-    raw = raw_sql_models(loader, loader.graph.nodes)
-    models = list(Expectation(ctx.connection, raw).models(state.apps))
-    report = compare(ctx.connection, models, ctx.catalogue, raw)
-    return _schema_findings(models, report.missing, report.tables_expected, report.unjudged)
-
-
-def _check_tables_and_columns(ctx: HealthContext) -> list[Finding]:
-    """The schema check when the migration set is the one last verified (start-up, readiness).
-
-    Its fingerprint matches, so the installed models are the applied state and no migration
-    graph is loaded. Only tables and columns are judged (the catalogue's first read, one query
-    on PostgreSQL); dbhealth compares every index and constraint against the state the graph builds.
-    """
-    from .schema import compare, expected_models
-
-    models = list(expected_models(ctx.connection))
-    report = compare(ctx.connection, models, ctx.catalogue)
-    missing = {"table": [("table", t) for t in report.missing_tables],
-               "column": [("column", *c.split(".", 1)) for c in report.missing_columns]}
-    return _schema_findings(models, missing, report.tables_expected, report.unjudged)
-
-
-def _schema_findings(models, missing: dict[str, list[tuple]], tables_expected: int, unjudged) -> list[Finding]:
-    """The schema check's findings: one per catalogue entry, naming the facts missing of each kind."""
     name = "schema"
+    if ctx.verified:
+        # The migration set is the one last verified (its fingerprint matches), so the installed
+        # models are the applied state and no migration graph is loaded (start-up, readiness).
+        # Only tables and columns are judged on this path; dbhealth compares every index and
+        # constraint against the state the graph builds.
+        from django.apps import apps as installed
+
+        raw, kinds = frozenset(), STRUCTURAL
+        models = list(Expectation(ctx.connection, raw).models(installed))
+    else:
+        state, _ = ctx.applied_state
+        loader = ctx.executor.loader
+        raw, kinds = raw_sql_models(loader, loader.graph.nodes), tuple(DRIFT_FINDINGS)
+        models = list(Expectation(ctx.connection, raw).models(state.apps))
     app_of = {m._meta.db_table: m._meta.app_label for m in models}
+    report = compare(ctx.connection, models, ctx.catalogue, raw, kinds)
     grouped: dict[str, list] = {}
     for kind, (code, _) in DRIFT_FINDINGS.items():
-        grouped.setdefault(code, []).extend(missing.get(kind, ()))
+        grouped.setdefault(code, []).extend(report.missing[kind] if kind in kinds else [])
     found = []
     for code, facts in grouped.items():
         if facts:
-            from .drift import describe  # only with something to report: start-up imports no drift
-
             key = next(k for c, k in DRIFT_FINDINGS.values() if c == code)
             names = [describe(f) for f in facts]
             found.append(Finding.problem(name, DbinitError(code, **{key: ", ".join(names)}),
                                          **{key: names, "facts": facts,
                                             "apps": sorted({app_of.get(f[1], "") for f in facts})}))
     if not found:
-        found.append(Finding.result(name, errors.I004, count=tables_expected))
-    if unjudged:
-        found.append(Finding.result(name, errors.I022, status="info", items="; ".join(unjudged)))
+        found.append(Finding.result(name, errors.I004, count=report.tables_expected))
+    if report.unjudged:
+        found.append(Finding.result(name, errors.I022, status="info", items="; ".join(report.unjudged)))
     return found
 
 

@@ -23,7 +23,7 @@ from django.db.utils import ConnectionDoesNotExist
 # What a no-op run (the migration set as last verified) needs; the migration machinery, templates,
 # backups and password rules are imported by the steps that use them.
 from . import database as db
-from . import environment, errors, fingerprint, history, routing, schema, seeding
+from . import environment, errors, fingerprint, history, routing, seeding
 from . import sqlite as sqlite_settings
 from .configuration import describe_database, validate_configuration
 from .errors import DbinitError
@@ -42,6 +42,9 @@ class _Unchanged:
 
 
 UNSET = _Unchanged()
+
+# What the database step found (Initializer.database_found).
+EXISTED, MISSING, CREATED = "existed", "missing", "created"
 
 
 def initialize(database="default", *, seed=True, on_event=None, trigger="initdb",
@@ -111,14 +114,16 @@ class Initializer:
         self.generate_password = generate_password
         self.environment = settings.AISECRETARY_ENV
         self.connection_info = None  # from the database step, when it had to connect
-        self.database_created = False  # this run created the PostgreSQL database
+        # What the database step found: it EXISTED; it was missing and this run's CREATE DATABASE
+        # CREATED it (PostgreSQL); or it was MISSING and came otherwise (SQLite's new file, another
+        # process's CREATE DATABASE). One field, so "missing" and "created" cannot disagree.
+        self.database_found = EXISTED
         self.lock_info = None  # while held: tells waiters and dbhealth which step the holder is in
         self.connected = False
         self.executor = None
         self.plan = None
         self.seed_state = None
         self.last_run_complete = None
-        self.database_missing = False  # this run found no database (so it has work to do)
         self.fingerprint = None  # set when the migration set is as last verified (graph not loaded)
         self.template = TemplateUse()  # a missing database made from a verified template
 
@@ -156,6 +161,16 @@ class Initializer:
     def connection(self):
         return connections[self.alias]
 
+    @property
+    def database_missing(self) -> bool:
+        """This run found no database (so it has work to do)."""
+        return self.database_found != EXISTED
+
+    @property
+    def database_created(self) -> bool:
+        """This run created the PostgreSQL database."""
+        return self.database_found == CREATED
+
     # --- steps --------------------------------------------------------------------------
     def step_configuration(self, step):
         problems = validate_configuration(self.alias, admin_password=self.admin_password, seed=self.seed)
@@ -180,7 +195,7 @@ class Initializer:
             if exists:
                 step.skipped, step.summary = 1, f"{path} exists"
                 return
-            self.database_missing = True
+            self.database_found = MISSING
             from . import templates
 
             folder_created = db.ensure_sqlite_folder(path)
@@ -206,11 +221,10 @@ class Initializer:
         except DbinitError as exc:
             if not db.is_missing_database(exc):
                 raise
-            self.database_missing = True
             from . import templates
 
             created, self.template = templates.create_postgres_database(self.alias, seed=self._template_seed())
-            self.database_created = created
+            self.database_found = CREATED if created else MISSING
             step.created = int(created)
             step.summary = (f"created database {self.result.database.name!r}" if created
                             else f"database {self.result.database.name!r} created by another process")
@@ -334,11 +348,17 @@ class Initializer:
         self.seed_state = None
 
     def step_verify(self, step):
-        report = schema.verify(self.connection)
-        if report.missing_tables:
-            raise DbinitError(errors.E030, tables=", ".join(report.missing_tables))
-        if report.missing_columns:
-            raise DbinitError(errors.E031, columns=", ".join(report.missing_columns))
+        from django.apps import apps as installed
+
+        from . import drift
+
+        # The installed models are the applied state now: drift's tables and columns, nothing costlier.
+        models = drift.Expectation(self.connection).models(installed)
+        report = drift.compare(self.connection, models, kinds=drift.STRUCTURAL)
+        if report.missing["table"]:
+            raise DbinitError(errors.E030, tables=", ".join(report.names("table")))
+        if report.missing["column"]:
+            raise DbinitError(errors.E031, columns=", ".join(report.names("column")))
         if not self._hosts_seed():
             step.summary = f"{report.tables_expected} tables and their columns present; seed routed elsewhere"
             step.detail = {"tables": report.tables_expected}

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,6 +73,13 @@ class Holder:
                 "expires_in": None if self.expires_in is None else round(self.expires_in, 1)}
 
 
+class Hold:
+    """A lock this process holds (a flock, or no lock at all: nothing to renew or rename)."""
+
+    def set_step(self, step: str):
+        """Name the step the holder is in now."""
+
+
 @dataclass
 class LockInfo:
     """How the initialisation lock was obtained: its kind, the wait, whether the holder did the work."""
@@ -80,13 +87,19 @@ class LockInfo:
     kind: str
     waited_ms: float = 0.0
     contended: bool = False
-    done_by_holder: bool = False  # waited, then found the work done: the lock was not taken
-    lease: _Lease | None = None
+    # What this process holds: a _Lease (PostgreSQL), a plain Hold (flock, or no lock), or None when
+    # it waited and found the work done by the holder, so it took nothing (``done_by_holder``).
+    held: Hold | None = field(default_factory=Hold)
+
+    @property
+    def done_by_holder(self) -> bool:
+        """Waited, then found the work done: the lock was not taken."""
+        return self.held is None
 
     def set_step(self, step: str):
         """Name the step the holder is in now (shown to waiters, dbhealth and the admin)."""
-        if self.lease is not None:
-            self.lease.set_step(step)
+        if self.held is not None:
+            self.held.set_step(step)
 
 
 def _done(already_done) -> bool:
@@ -149,7 +162,7 @@ def ensure_lease_table(connection):
                 raise
 
 
-class _Lease:
+class _Lease(Hold):
     """One held lease: its token, and the heartbeat thread that keeps it alive."""
 
     def __init__(self, connection, token, step):
@@ -274,13 +287,13 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
         # A waiter asks first whether the holder did the work: taking a lease just released by
         # a holder that finished would only make it the next holder with nothing to do.
         if info.contended and _done(already_done):
-            info.done_by_holder = True
+            info.held = None
             break
         taken, holder = _try_acquire(connection, token, purpose)
         if taken:
             if info.contended and _done(already_done):  # the holder finished just before: give it back
                 _release_lease(connection, token)
-                info.done_by_holder = True
+                info.held = None
             break
         if not info.contended:
             info.contended = True
@@ -306,7 +319,7 @@ def _lease_lock(connection, deadline, timeout, step, purpose, already_done=None)
         yield info
         return
     lease = _Lease(connection, token, purpose)
-    info.lease = lease
+    info.held = lease
     lease.start()
     try:
         yield info
@@ -369,7 +382,8 @@ def _file_lock(connection, deadline, timeout, step, purpose, already_done=None):
             # Shared waiters are all granted together when the holder releases.
             _poll_flock(fd, fcntl.LOCK_SH, path, deadline, timeout, step)
             try:
-                info.done_by_holder = _done(already_done)
+                if _done(already_done):
+                    info.held = None
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         if info.done_by_holder:

@@ -162,24 +162,27 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=
     before anything else (lost records whose effect dbinit cannot see, W029).
     """
     _checkpoint_sqlite(alias)
+    taken = None
     if record and not dry_run and not (alias in settings.DATABASES and routing.read_only_reason(alias)):
-        from .verification import record_checked
+        from .verification import checked_migrations, record_checked
 
-        record_checked(connections[alias], record)
+        keys = checked_migrations(connections[alias], record)  # E035 before anything is written
+        taken = _backup(connections[alias])  # every write comes after the backup
+        record_checked(connections[alias], keys)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
     actions, manual, refused = plan(before, prune=prune)
     # A replica is checked like any database, and never written.
     read_only = routing.read_only_reason(alias) if alias in settings.DATABASES else None
     if read_only:
         actions, refused = [], routing.refusal(alias, "dbrepair", read_only)
-    result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused)
+    result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused,
+                          backup=taken)
     if refused or dry_run or not actions:
         return result
     if confirm is not None and not confirm(result):
         raise DbinitError(errors.E071, command="dbrepair", expected="y")
     connection = connections[alias]
-    if connection.vendor == "sqlite":
-        result.backup = backup.backup_sqlite(connection, "repair")
+    result.backup = result.backup or _backup(connection)
     carry_out(RepairContext(connection, result))
     result.after = health.run(alias, hash_passwords=True)
     # Left for a person: what no action fixes, and each object whose repair failed (its cause and steps).
@@ -189,6 +192,11 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=
         # The full check just verified the migration set (the repair's migrate made dbinit forget it).
         fingerprint.remember(connection)
     return result
+
+
+def _backup(connection) -> Path | None:
+    """A copy of an SQLite database before dbrepair's first write (PostgreSQL: none is taken here)."""
+    return backup.backup_sqlite(connection, "repair") if connection.vendor == "sqlite" else None
 
 
 def _checkpoint_sqlite(alias):
@@ -237,7 +245,8 @@ def _record_again(ctx):
     """
     done = {a.kind for a in ctx.result.actions if a.status == "done"}
     recorded = next((a for a in ctx.result.actions if a.kind == "record_lost_migrations"), None)
-    if recorded is None or not done & {"recreate_tables", "recreate_columns", "recreate_constraints"}:
+    if recorded is None or not done & {"recreate_tables", "recreate_columns", "repair_nullability",
+                                       "recreate_constraints"}:
         return
     again = Action("record_lost_migrations", recorded.finding, "verify again after the schema repairs")
     _run(ctx, again)
@@ -330,6 +339,15 @@ def recreate_columns(ctx: RepairContext) -> str:
     from .schema_repair import recreate_missing_columns
 
     return _outcomes(ctx, recreate_missing_columns(ctx.connection), "added")
+
+
+@action("repair_nullability", order=42, phase=SCHEMA,
+        describe=lambda fs: "set NULL / NOT NULL as the migration state says, each alone (NOT NULL only "
+        "where no row holds NULL): " + ", ".join(_context_list(fs, "columns")))
+def repair_nullability(ctx: RepairContext) -> str:
+    from .schema_repair import repair_nullability
+
+    return _outcomes(ctx, repair_nullability(ctx.connection), "changed")
 
 
 @action("recreate_constraints", order=45, phase=SCHEMA,

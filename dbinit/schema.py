@@ -1,32 +1,18 @@
-"""What the database has: its tables, columns and constraints, and which tables and columns are missing.
+"""What the database has: its tables, columns and constraints.
 
 A constant number of queries whatever the size of the schema, and no row is
 ever read: :class:`Catalogue` reads the whole catalogue in a few queries (what
 Django's introspection reads, for every table at once) and falls back on
-Django's introspection before anything is called missing. The comparison
-against the migration state (nullability, indexes, constraints) is
-:mod:`dbinit.drift`'s; :func:`verify` answers the quick question initdb's
-verify step asks (tables and columns).
+Django's introspection before anything is called missing. Every comparison
+against models or a migration state (tables, columns, nullability, indexes,
+constraints) is :mod:`dbinit.drift`'s; initdb's verify step asks it for tables
+and columns only (``kinds=drift.STRUCTURAL``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cached_property
-
-from django.apps import apps as global_apps
-from django.db import router
-
-
-@dataclass
-class SchemaReport:
-    """The tables and columns of the expected models missing from the database."""
-
-    tables_expected: int = 0
-    missing_tables: list[str] = field(default_factory=list)
-    missing_columns: list[str] = field(default_factory=list)  # "table.column"
-    unjudged: list[str] = field(default_factory=list)  # "table: why"
 
 
 def in_another_schema(table) -> bool:
@@ -38,13 +24,6 @@ def is_concrete(model) -> bool:
     """Whether ``model`` has a table of its own that migrations create (not proxy, unmanaged or swapped out)."""
     opts = model._meta
     return not (opts.proxy or not opts.managed or opts.swapped)
-
-
-def expected_models(connection):
-    """Concrete, managed models (auto-created M2M tables included) that live in this database."""
-    for model in global_apps.get_models(include_auto_created=True):
-        if is_concrete(model) and router.allow_migrate_model(connection.alias, model):
-            yield model
 
 
 # SQLite: every table except WITHOUT ROWID ones has an implicit integer key under these names
@@ -74,6 +53,9 @@ class Catalogue:
         self._table_sql: dict[str, str] = {}
         self._sqlite_primary: dict[str, list[tuple[int, str]]] = {}  # from the column read
         self._partial_indexes: set[str] = set()
+        # PostgreSQL: table -> {(columns, operator class)} of its whole-table indexes whose columns all
+        # use one non-default operator class (the _like indexes; get_constraints does not say either).
+        self._opclass_indexes: dict[str, set[tuple]] = {}
         self._constraints_read = False
 
     @cached_property
@@ -102,6 +84,12 @@ class Catalogue:
         index or unique constraint on the same columns (Django's get_constraints does not say)."""
         self._read_constraints()
         return self._partial_indexes
+
+    @property
+    def opclass_indexes(self) -> dict[str, set[tuple]]:
+        """PostgreSQL: table -> {(columns, operator class)} of the indexes with one non-default class."""
+        self._read_constraints()
+        return self._opclass_indexes
 
     def has_table(self, table) -> bool:
         return table in self.table_types
@@ -191,12 +179,16 @@ class Catalogue:
             "SELECT t.relname, i.relname, ix.indisunique, ix.indisprimary, ix.indpred IS NOT NULL, "
             "ARRAY(SELECT a.attname::text FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord) "
             "LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum "
-            "WHERE k.ord <= ix.indnkeyatts ORDER BY k.ord) "
+            "WHERE k.ord <= ix.indnkeyatts ORDER BY k.ord), "
+            "ARRAY(SELECT DISTINCT CASE WHEN o.opcdefault THEN '' ELSE o.opcname::text END "
+            "FROM unnest(ix.indclass::oid[]) AS k(oid) JOIN pg_opclass o ON o.oid = k.oid) "
             "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid "
             "WHERE pg_catalog.pg_table_is_visible(t.oid)")
-        for table, name, unique, primary, partial, columns in cursor.fetchall():
+        for table, name, unique, primary, partial, columns, opclasses in cursor.fetchall():
             if partial:
                 self._partial_indexes.add(name)
+            elif len(opclasses) == 1 and opclasses[0] and None not in columns:
+                self._opclass_indexes.setdefault(table, set()).add((tuple(columns), opclasses[0]))
             constraints.setdefault(table, []).append({
                 "name": name, "columns": list(columns), "primary_key": primary, "unique": unique,
                 "check": False, "index": True, "foreign_key": None})
@@ -275,32 +267,3 @@ def _sqlite_checks(sql, columns) -> list[dict]:
         found.append({"name": named[0].group(1) if named else "", "columns": used, "check": True,
                       "unique": False, "index": False, "primary_key": False, "foreign_key": None})
     return found
-
-
-def compare(connection, models, existing=None) -> SchemaReport:
-    """Tables and columns of ``models`` missing from the database (``existing``: a Catalogue)."""
-    catalogue = existing if isinstance(existing, Catalogue) else Catalogue(connection)
-    report = SchemaReport()
-    seen = set()
-    for model in models:
-        table = model._meta.db_table
-        if table in seen:
-            continue
-        seen.add(table)
-        report.tables_expected += 1
-        if in_another_schema(table):
-            report.unjudged.append(f"{table}: a table in another schema, not checked")
-            continue
-        if not catalogue.has_table(table):
-            report.missing_tables.append(table)
-            continue
-        for f in model._meta.local_concrete_fields:
-            # has_column knows SQLite's implicit rowid (a virtual table's model may map its key to it).
-            if f.column and not catalogue.has_column(table, f.column):
-                report.missing_columns.append(f"{table}.{f.column}")
-    return report
-
-
-def verify(connection) -> SchemaReport:
-    """Compare every installed model with the live database."""
-    return compare(connection, expected_models(connection))

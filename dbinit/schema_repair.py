@@ -7,6 +7,8 @@
   :func:`recreate_missing_constraints`: build what the applied migration state
   has and the database lacks (a table, a column, an index, a unique / check /
   foreign-key constraint), with Django's schema editor.
+* :func:`repair_nullability`: NULL / NOT NULL as the state says (NOT NULL only
+  over a column without NULL rows), with the schema editor's ``alter_field``.
 
 Every object is repaired alone, in its own transaction (a savepoint inside an
 outer one on PostgreSQL): one that fails (a unique constraint over duplicate
@@ -181,6 +183,50 @@ def _fills_existing_rows(field) -> bool:
             or (field.blank and field.empty_strings_allowed))
 
 
+# --- nullability ------------------------------------------------------------------------------------
+def repair_nullability(connection) -> list[Outcome]:
+    """Give each column the NULL / NOT NULL of the applied migrations, alone, as AlterField does.
+
+    DROP NOT NULL is always safe. NOT NULL is set only when no row holds NULL there (E036
+    otherwise: dbrepair never invents values). SQLite rebuilds the table, rows counted.
+    """
+    applied = _Applied(connection)
+    outcomes = []
+    for fact in applied.drift().missing["null"]:
+        table, column, nullable = fact[1], fact[2], fact[3]
+        model = applied.by_table[table]
+        opts = model._meta
+        field = next(f for f in opts.local_concrete_fields if f.column == column)
+        item = f"{table}.{column} ({'NULL' if nullable else 'NOT NULL'})"
+        if not nullable:
+            nulls = _null_rows(connection, table, column)
+            if nulls:
+                outcomes.append(Outcome(item, False, DbinitError(errors.E036, column=f"{table}.{column}",
+                                                                 count=nulls, table=table, name=column)))
+                continue
+        # As AlterField does: the "from" state has the field as the database has it now.
+        as_found = field.clone()
+        as_found.null = not nullable
+        from_state = applied.state.clone()
+        from_state.alter_field(opts.app_label, opts.model_name, field.name, as_found, True)
+        from_model = from_state.apps.get_model(opts.app_label, opts.model_name)
+        try:
+            with connection.schema_editor(atomic=True) as editor:
+                _keeping_rows(connection, table, editor.alter_field, from_model,
+                              from_model._meta.get_field(field.name), field)
+            outcomes.append(Outcome(item, True))
+        except DatabaseError as exc:
+            outcomes.append(_failed(item, exc, "changing the nullability of"))
+    return outcomes
+
+
+def _null_rows(connection, table, column) -> int:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(column)} IS NULL")
+        return cursor.fetchone()[0]
+
+
 # --- indexes and constraints ------------------------------------------------------------------------
 def recreate_missing_constraints(connection) -> list[Outcome]:
     """Create each missing index, unique, check and foreign-key constraint, alone.
@@ -245,7 +291,9 @@ def _create(editor, model, fact):
     kind, name, columns = fact[0], fact[2], fact[3] if len(fact) > 3 else ()
     opts = model._meta
     limit = editor.connection.ops.max_name_length() or 10**6
-    if kind == "index":
+    if kind == "index" and len(fact) > 4:  # PostgreSQL's _like index, as Django adds it with the field
+        editor.execute(django_private.create_like_index_sql(editor, model, _fields(model, columns)[0]))
+    elif kind == "index":
         index = _named(opts.indexes, name, limit) if name else None
         if index is not None:
             editor.add_index(model, index)

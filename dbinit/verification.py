@@ -449,28 +449,28 @@ def record(connection, verification: Verification) -> list[str]:
     return recorded
 
 
-def record_checked(connection, labels) -> list[str]:
-    """Record migrations a person checked by hand (``dbrepair --record APP.NAME``); return them.
+def checked_migrations(connection, labels) -> list[tuple[str, str]]:
+    """The migrations a person checked by hand (``dbrepair --record APP.NAME``), in plan order.
 
-    Only pending migrations that exist on disk are accepted (E035 otherwise); they are
-    recorded in plan order, none is run.
+    Only pending migrations that exist on disk are accepted (E035 otherwise); nothing is written.
     """
     from django.db.migrations.executor import MigrationExecutor
 
     from . import errors
 
-    executor = MigrationExecutor(connection)
-    pending = [(m.app_label, m.name) for m in unapplied(executor)]
-    wanted = []
+    pending = [(m.app_label, m.name) for m in unapplied(MigrationExecutor(connection))]
+    wanted = set()
     for item in labels:
         app, _, name = item.partition(".")
         if (app, name) not in pending:
             raise errors.DbinitError(errors.E035, migration=item, app=app or "APP")
-        wanted.append((app, name))
+        wanted.add((app, name))
+    return [key for key in pending if key in wanted]
+
+
+def record_checked(connection, keys) -> list[str]:
+    """Record ``keys`` (from :func:`checked_migrations`) as applied, none is run; return their labels."""
     recorder = MigrationRecorder(connection)
-    done = []
-    for key in pending:
-        if key in wanted:
-            recorder.record_applied(*key)
-            done.append(label(key))
-    return done
+    for key in keys:
+        recorder.record_applied(*key)
+    return [label(key) for key in keys]

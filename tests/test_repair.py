@@ -270,6 +270,24 @@ def test_sqlite_backup_is_written_first_and_readable(populated_db):
 
 
 @pytest.mark.sqlite_only
+def test_record_is_written_after_the_backup(populated_db):
+    """dbrepair --record writes a migration record: the backup holds the database before that write."""
+    populated_db.execute("DELETE FROM django_migrations WHERE app = 'accounts' AND name = '0002_seed_system_roles'")
+    proc, result = repair_json(populated_db, "--record", "accounts.0002_seed_system_roles")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("accounts", "0002_seed_system_roles") in populated_db.applied_migrations()
+    assert result["backup"], result
+    conn = sqlite3.connect(result["backup"])
+    try:
+        recorded = conn.execute("SELECT COUNT(*) FROM django_migrations WHERE app = 'accounts' "
+                                "AND name = '0002_seed_system_roles'").fetchone()[0]
+        assert recorded == 0  # the state before the write
+        assert conn.execute("SELECT COUNT(*) FROM accounts_user").fetchone()[0] == POPULATED_USERS + 1
+    finally:
+        conn.close()
+
+
+@pytest.mark.sqlite_only
 def test_backup_dir_setting_is_honoured(populated_db, tmp_path):
     populated_db.execute("DELETE FROM accounts_role WHERE slug = 'manager'")
     proc = dbrepair(populated_db, env={"DBINIT_BACKUP_DIR": str(tmp_path / "elsewhere")})
@@ -322,6 +340,62 @@ def test_lock_held_by_a_live_holder_is_not_touched(populated_db):
     assert proc.returncode == 0, proc.stdout
     assert result["actions"] == []
     assert populated_db.query("SELECT host, pid FROM dbinit_lease") == [("busy-pod", 78)]
+
+
+def test_wrong_nullability_is_repaired(populated_db):
+    """W025 both ways: NOT NULL given back (no row holds NULL) and dropped where the state allows NULL."""
+    populated_db.set_nullable("tenants_tenant", "name", True)
+    populated_db.set_nullable("django_admin_log", "object_id", False)  # no rows: SQLite rebuilds it empty
+    before = data_counts(populated_db)
+    code, report = health(populated_db)
+    finding = next(c for c in report["checks"] if c["id"] == "dbinit.W025")
+    assert "tenants_tenant.name (NOT NULL expected)" in finding["message"], finding
+    assert "django_admin_log.object_id (NULL expected)" in finding["message"], finding
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actions = {a["action"]: a for a in result["actions"]}
+    assert actions["repair_nullability"]["status"] == "done", actions
+    assert data_counts(populated_db) == before
+    assert_healthy(populated_db)
+    with pytest.raises(Exception, match="(?i)null"):  # NOT NULL is enforced again
+        populated_db.execute("UPDATE tenants_tenant SET name = NULL")
+
+
+def test_not_null_over_null_rows_is_left_with_its_steps(populated_db):
+    """SET NOT NULL is never forced over NULL rows: E036 names the column and says how to fill it."""
+    populated_db.set_nullable("tenants_tenant", "name", True)
+    populated_db.execute("UPDATE tenants_tenant SET name = NULL WHERE slug <> 'system'")
+    nulls = populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE name IS NULL")
+    assert nulls > 0
+    before = fingerprint(populated_db)[0] if populated_db.engine == "sqlite" else fingerprint(populated_db)
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    left = next(f for f in result["manual"] if f["id"] == "dbinit.E036")
+    assert "tenants_tenant.name" in left["message"] and f"{nulls} row" in left["message"], left
+    assert "tenants_tenant" in left["hint"] and "SET NOT NULL" in left["hint"], left
+    assert "dbinit.W025" in {f["id"] for f in result["remaining"]}
+    assert populated_db.scalar("SELECT COUNT(*) FROM tenants_tenant WHERE name IS NULL") == nulls
+    after = fingerprint(populated_db)[0] if populated_db.engine == "sqlite" else fingerprint(populated_db)
+    assert after["tables"]["tenants_tenant"] == before["tables"]["tenants_tenant"]
+
+
+@pytest.mark.postgresql_only
+def test_a_dropped_like_index_is_found_and_recreated(populated_db):
+    """PostgreSQL's second index on an indexed varchar column (varchar_pattern_ops, for LIKE) is checked too."""
+    query = ("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'django_session' "
+             "AND indexdef LIKE '%%varchar_pattern_ops%%'")
+    [(name, definition)] = populated_db.query(query)
+    populated_db.execute(f'DROP INDEX "{name}"')
+    before = data_counts(populated_db)
+    code, report = health(populated_db)
+    finding = next(c for c in report["checks"] if c["id"] == "dbinit.W026")
+    assert "django_session (session_key) varchar_pattern_ops" in finding["message"], finding
+    proc, result = repair_json(populated_db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [(a["action"], a["status"]) for a in result["actions"]] == [("recreate_constraints", "done")]
+    assert populated_db.query(query) == [(name, definition)]  # as Django made it, name included
+    assert data_counts(populated_db) == before
+    assert_healthy(populated_db)
 
 
 # --- duplicated migration history (issue 12) ------------------------------------------------

@@ -1,55 +1,17 @@
 """Start-up integration: runserver, WSGI (gunicorn) and ASGI follow DBINIT_STARTUP."""
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
-from tests.support.databases import ROOT, python, subprocess_env
+from tests.support.databases import python
 from tests.support.production import production
+from tests.support.servers import free_port, start, stop, wait_for_http
 
 pytestmark = pytest.mark.slow
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url, proc, timeout=40):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return None
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status
-        except OSError:
-            time.sleep(0.2)
-    return None
-
-
-def start(args, db, env):
-    return subprocess.Popen([*args], cwd=ROOT, env=subprocess_env(db, env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        out, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    return out, err
 
 
 def exits_by_itself(proc, timeout=60):

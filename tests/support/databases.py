@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -224,6 +225,28 @@ class ScratchDatabase:
 
     def drop_column(self, table: str, column: str):
         self.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+
+    def set_nullable(self, table: str, column: str, nullable: bool):
+        """Make ``column`` NULL or NOT NULL behind the migrations' back (SQLite: in the stored CREATE TABLE)."""
+        if self.engine == "postgresql":
+            self.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" {"DROP" if nullable else "SET"} NOT NULL')
+            return
+        # SQLite keeps NOT NULL in the table's CREATE TABLE text and checks it on write only: editing
+        # that text (writable_schema, as SQLite's documentation describes) changes nothing stored.
+        conn = self.connect()
+        try:
+            sql, = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            old, new = (" NOT NULL", " NULL") if nullable else (" NULL", " NOT NULL")
+            pattern = re.compile(rf'("{re.escape(column)}" [^,]*?)(?<!NOT){re.escape(old)}(?=[ ,)])')
+            changed, count = pattern.subn(lambda m: m.group(1) + new, sql, count=1)
+            assert count == 1, f"{table}.{column} is not{old} in {sql}"
+            version, = conn.execute("PRAGMA schema_version").fetchone()
+            conn.execute("PRAGMA writable_schema = ON")
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (changed, table))
+            conn.execute(f"PRAGMA schema_version = {version + 1}")
+            conn.execute("PRAGMA writable_schema = OFF")
+        finally:
+            conn.close()
 
 
 def drop_databases_named(server_url: str, prefix: str) -> list[str]:
