@@ -85,7 +85,8 @@ class Expectation:
             if self.is_expected(model):
                 yield model
 
-    def schema(self, model, catalogue: Catalogue | None = None) -> ModelSchema:
+    def schema(self, model, catalogue: Catalogue | None = None, kinds=KINDS) -> ModelSchema:
+        """The facts of ``model``'s table (of ``kinds`` only: tables and columns need no constraint)."""
         opts = model._meta
         table = opts.db_table
         result = ModelSchema(table)
@@ -103,6 +104,8 @@ class Expectation:
         if (opts.app_label, opts.model_name) in self.raw_sql_models:
             result.structural_only = True
             result.unjudged.append(f"{table}: built by raw SQL in a migration, only its columns are checked")
+            return result
+        if not set(kinds) - {"table", "column"}:
             return result
         features = self.connection.features
         for f in opts.local_concrete_fields:
@@ -213,8 +216,13 @@ class DriftReport:
         return [describe(f) for f in self.missing[kind]]
 
 
-def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset()) -> DriftReport:
-    """Compare rendered ``models`` with the database: one pass, each table introspected once."""
+def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset(),
+            kinds=KINDS) -> DriftReport:
+    """Compare rendered ``models`` with the database: one pass, each table introspected once.
+
+    ``kinds``: the fact kinds judged (the others are not looked up, so tables and columns alone
+    never read the constraints).
+    """
     catalogue = catalogue or Catalogue(connection)
     expectation = Expectation(connection, raw_sql_models)
     report = DriftReport()
@@ -232,9 +240,11 @@ def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_mode
         if not catalogue.has_table(table):
             report.missing["table"].append(("table", table))
             continue
-        schema = expectation.schema(model, catalogue)
+        schema = expectation.schema(model, catalogue, kinds)
         report.unjudged += schema.unjudged
         for fact in schema.facts[1:]:
+            if fact[0] not in kinds:
+                continue
             if fact[0] == "null" and fact[2] not in catalogue.columns(table):
                 continue
             if not present(fact, catalogue):

@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.dispatch import receiver
 
 from . import database as db
 from . import errors, routing
@@ -109,7 +111,6 @@ class HealthContext:
         self.hash_passwords = hash_passwords
         self.trust_fingerprint = trust_fingerprint
         self.reachable = False
-        self.tables: dict[str, set[str]] | None = None
         # Why dbinit must not write here (replica), from the settings; the server adds its own.
         self.read_only = routing.configured_read_only_reason(alias) if alias in settings.DATABASES else None
 
@@ -128,7 +129,7 @@ class HealthContext:
         """The fingerprint, when trusted and the migration set is as last verified (no graph needed)."""
         from .fingerprint import unchanged
 
-        return unchanged(self.connection) if self.trust_fingerprint else None
+        return unchanged(self.connection, once_per_process=True) if self.trust_fingerprint else None
 
     @cached_property
     def pending(self) -> list:
@@ -144,7 +145,7 @@ class HealthContext:
 
     @cached_property
     def catalogue(self):
-        """The database's schema as Django's introspection reads it, one table at a time."""
+        """The database's schema (tables, then columns, then constraints, each read once when needed)."""
         from .schema import Catalogue
 
         return Catalogue(self.connection)
@@ -163,24 +164,33 @@ class HealthContext:
 
         return verify(self.executor, self.catalogue, self.applied_state)
 
-    def columns(self) -> dict[str, set[str]]:
-        if self.tables is None:
-            from .schema import columns_by_table
-
-            self.tables = columns_by_table(self.connection)
-        return self.tables
-
 
 # --- configuration checks (no database) ----------------------------------------------
+# alias -> the configuration findings: they depend on the settings alone, which a process reads
+# once, so each process judges them once (a probe does not redo it per request); tests'
+# override_settings forgets them.
+_configuration: dict[str, list[Finding]] = {}
+
+
+@receiver(setting_changed)
+def _forget_configuration(**kwargs):
+    _configuration.clear()
+
+
 def check_configuration(ctx: HealthContext) -> list[Finding]:
     from .configuration import validate_configuration
 
-    problems = validate_configuration(ctx.alias)
-    if problems:
-        return [Finding.problem("configuration", error) for error in problems]
-    desc = describe_database(connections.settings[ctx.alias], ctx.alias)
-    return [Finding.result("configuration", errors.I006, environment=settings.AISECRETARY_ENV,
-                           vendor=desc.vendor, target=desc.target())]
+    if ctx.alias not in _configuration:
+        problems = validate_configuration(ctx.alias)
+        if problems:
+            found = [Finding.problem("configuration", error) for error in problems]
+        else:
+            desc = describe_database(connections.settings[ctx.alias], ctx.alias)
+            found = [Finding.result("configuration", errors.I006, environment=settings.AISECRETARY_ENV,
+                                    vendor=desc.vendor, target=desc.target())]
+        _configuration[ctx.alias] = found
+    # Copies: the runner and the read-only hints change findings in place.
+    return [replace(f, context=dict(f.context)) for f in _configuration[ctx.alias]]
 
 
 # --- database checks ------------------------------------------------------------------
@@ -341,7 +351,7 @@ def check_checksums(ctx: HealthContext) -> list[Finding]:
     name = "checksums"
     if not routing.hosts_dbinit(ctx.alias):
         return [_routed_elsewhere(ctx, name, "Migration checksums", MigrationChecksum)]
-    if MigrationChecksum._meta.db_table not in ctx.columns():
+    if not ctx.catalogue.has_table(MigrationChecksum._meta.db_table):
         return [Finding.result(name, errors.I026, status="info")]
     changed = []
     rows = list(MigrationChecksum.objects.using(ctx.alias).values_list("app", "name", "checksum"))
@@ -389,10 +399,10 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
         raw, kinds = raw_sql_models(loader, loader.graph.nodes), tuple(DRIFT_FINDINGS)
         models = list(Expectation(ctx.connection, raw).models(state.apps))
     app_of = {m._meta.db_table: m._meta.app_label for m in models}
-    report = compare(ctx.connection, models, ctx.catalogue, raw)
+    report = compare(ctx.connection, models, ctx.catalogue, raw, kinds=kinds)
     grouped: dict[str, list] = {}
     for kind, (code, _) in DRIFT_FINDINGS.items():
-        grouped.setdefault(code, []).extend(report.missing[kind] if kind in kinds else [])
+        grouped.setdefault(code, []).extend(report.missing[kind])
     found = []
     for code, facts in grouped.items():
         if facts:
@@ -420,24 +430,26 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     if not routing.hosts_seed(ctx.alias):
         return [_routed_elsewhere(ctx, name, "The seed's tables (tenants, roles, users)", routing.seed_models()[0])]
     User = get_user_model()
-    tables = ctx.columns()
-    if not all(m._meta.db_table in tables for m in (Tenant, Role, User)):
+    if not all(ctx.catalogue.has_table(m._meta.db_table) for m in (Tenant, Role, User)):
         return [Finding.result(name, errors.I027, status="info")]
     state = SeedState.read(ctx.alias)
     # Reference rows that a pending data migration of their app will create are pending, not
     # missing (as tables in check_schema): the migrations check reports them (W020).
     found = [Finding.problem(name, error, roles=state.roles_missing)
              for error in state.problems(pending_apps=ctx.pending_apps)]
-    emptied = role_groups_without_permissions(ctx.alias) if "auth_group_permissions" in tables else []
+    emptied = role_groups_without_permissions(ctx.alias) if ctx.catalogue.has_table("auth_group_permissions") else []
     if emptied:
         found.append(Finding.problem(name, DbinitError(errors.W043, groups=", ".join(emptied)), groups=emptied))
-    if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL):
-        found.append(Finding.problem(name, DbinitError(errors.W040)))
+    candidates = None
     if settings.AISECRETARY_ENV == "production":
         from . import passwords
 
+        candidates = passwords.accounts(ctx.alias)
+    if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL, accounts=candidates):
+        found.append(Finding.problem(name, DbinitError(errors.W040)))
+    if candidates is not None:
         # Any active admin, whatever DBINIT_ADMIN_EMAIL says; the probe only reads verdicts.
-        emails = passwords.well_known_accounts(ctx.alias, may_hash=ctx.hash_passwords)
+        emails = passwords.well_known_accounts(ctx.alias, may_hash=ctx.hash_passwords, candidates=candidates)
         if emails:
             found.append(Finding.problem(name, passwords.well_known_error(emails), accounts=emails))
     return found or [Finding.result(name, errors.I005)]

@@ -17,6 +17,7 @@ scans the users table.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -38,13 +39,23 @@ CLAIM_EXPIRES_SECONDS = 30.0
 class Account:
     email: str
     password: str  # the stored hash
+    admin: bool = False  # an active staff superuser (else only one of the seeded addresses)
 
 
 def memo_key(encoded: str) -> str:
     """The Metadata key for one password-hash value: a keyed digest, never the hash itself."""
+    from django.conf import settings
+
+    return _memo_key(encoded, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4 * MAX_ACCOUNTS)
+def _memo_key(encoded: str, secret: str) -> str:
+    # Once per hash value and process: the probe asks for the same few keys on every request.
     from django.utils.crypto import salted_hmac
 
-    return MEMO_PREFIX + salted_hmac("dbinit.passwords.memo", encoded, algorithm="sha256").hexdigest()[:56]
+    digest = salted_hmac("dbinit.passwords.memo", encoded, secret=secret, algorithm="sha256").hexdigest()
+    return MEMO_PREFIX + digest[:56]
 
 
 def accounts(using="default") -> list[Account]:
@@ -59,7 +70,8 @@ def accounts(using="default") -> list[Account]:
     emails = {settings.DBINIT_ADMIN_EMAIL.strip().lower(), DEFAULT_ADMIN_EMAIL}
     seeded = (User.objects.using(using).filter(is_active=True).alias(email_ci=_lower_email())
               .filter(email_ci__in=emails).order_by().values_list("email", "password"))
-    found = {email: Account(email, encoded) for email, encoded in [*admins, *seeded]}
+    found = {email: Account(email, encoded) for email, encoded in seeded}
+    found.update({email: Account(email, encoded, admin=True) for email, encoded in admins})
     return sorted(found.values(), key=lambda a: a.email)
 
 

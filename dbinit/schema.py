@@ -39,34 +39,6 @@ def expected_models(connection):
             yield model
 
 
-def columns_by_table(connection) -> dict[str, set[str]]:
-    """Every table of the current schema with its column names, in one query."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # pg_catalog, not information_schema: the same tables and columns in a few ms instead of
-            # tens (its views join a dozen catalogues), which every start-up check and probe pays.
-            cursor.execute(
-                "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
-                "AND a.attnum > 0 AND NOT a.attisdropped"
-            )
-            rows = cursor.fetchall()
-        elif connection.vendor == "sqlite":
-            cursor.execute(
-                "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
-                "WHERE m.type = 'table'"
-            )
-            rows = cursor.fetchall()
-        else:  # other backends: Django's introspection, one query per table
-            rows = []
-            for table in connection.introspection.table_names(cursor):
-                rows += [(table, c.name) for c in connection.introspection.get_table_description(cursor, table)]
-    tables: dict[str, set[str]] = {}
-    for table, column in rows:
-        tables.setdefault(table, set()).add(column)
-    return tables
-
-
 # SQLite: every table except WITHOUT ROWID ones has an implicit integer key under these names
 # (a model may map its primary key to it, as wagtailsearch's FTS5 index does).
 SQLITE_ROWID_ALIASES = {"rowid", "oid", "_rowid_"}
@@ -74,12 +46,13 @@ SQLITE_ROWID_ALIASES = {"rowid", "oid", "_rowid_"}
 class Catalogue:
     """The database's tables, their columns and constraints, read through Django's introspection.
 
-    Each table is introspected at most once, when first asked about. On SQLite,
-    Django's ``get_constraints`` and ``get_table_description`` parse every
-    ``CREATE TABLE`` with sqlparse (about 80 ms a table, seconds for a real
-    project), so the whole catalogue is first read with three pragma queries
-    (what those functions read too); anything that fast read does not show is
-    then asked of Django's introspection before it is reported missing.
+    Read in three steps, each at most once and only when first needed: the table list, then the
+    columns of every table, then the constraints and indexes of every table (a probe that asks
+    about tables and columns never pays for the last). On SQLite, Django's ``get_constraints``
+    and ``get_table_description`` parse every ``CREATE TABLE`` with sqlparse (about 80 ms a
+    table, seconds for a real project), so the catalogue is read with a few pragma queries
+    (what those functions read too); anything that fast read does not show is then asked of
+    Django's introspection before it is reported missing.
     """
 
     def __init__(self, connection):
@@ -88,36 +61,67 @@ class Catalogue:
         self._constraints: dict[str, list[dict]] = {}
         self._exact: set[str] = set()  # tables whose constraints came from Django's introspection
         self._table_sql: dict[str, str] = {}
-        # Indexes with a WHERE clause: they cover some rows only, so they never stand in for a plain
-        # index or unique constraint on the same columns (Django's get_constraints does not say).
-        self.partial_indexes: set[str] = set()
+        self._partial_indexes: set[str] = set()
+        self._sqlite_primary: dict[str, list] = {}  # table -> [(position, column)] of its primary key
 
     @cached_property
     def table_types(self) -> dict[str, str]:
         """name -> "t" (table), "v" (view), "p" (partition), "virtual" (SQLite virtual table)."""
         with self.connection.cursor() as cursor:
-            types = {t.name: t.type for t in self.connection.introspection.get_table_list(cursor)}
-            if self.connection.vendor == "sqlite":
-                # Django's introspection does not tell virtual tables apart; sqlite_master does.
-                cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-                for name, sql in cursor.fetchall():
-                    self._table_sql[name] = sql or ""
-                    head = (sql or "").lstrip().upper()
-                    if head.startswith("CREATE VIRTUAL TABLE"):
-                        types[name] = "virtual"
-                    elif "WITHOUT ROWID" in head.rsplit(")", 1)[-1]:
-                        types[name] = "t-norowid"
-                self._read_sqlite()
-            elif self.connection.vendor == "postgresql":
-                self._read_postgresql(cursor)
+            if self.connection.vendor != "sqlite":
+                return {t.name: t.type for t in self.connection.introspection.get_table_list(cursor)}
+            # The rows Django's get_table_list reads, with the SQL that tells virtual and
+            # WITHOUT ROWID tables apart (its introspection does not), in one query.
+            cursor.execute("SELECT name, type, sql FROM sqlite_master "
+                           "WHERE type IN ('table', 'view') AND NOT name = 'sqlite_sequence'")
+            types = {}
+            for name, kind, sql in cursor.fetchall():
+                types[name] = kind[0]
+                if kind != "table":
+                    continue
+                self._table_sql[name] = sql or ""
+                head = (sql or "").lstrip().upper()
+                if head.startswith("CREATE VIRTUAL TABLE"):
+                    types[name] = "virtual"
+                elif "WITHOUT ROWID" in head.rsplit(")", 1)[-1]:
+                    types[name] = "t-norowid"
         return types
+
+    @cached_property
+    def _columns_read(self) -> bool:
+        """Every table's columns and nullability, in one query (SQLite, PostgreSQL)."""
+        self.table_types  # noqa: B018 -- SQLite: the table SQL tells virtual tables apart
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "sqlite":
+                self._read_sqlite_columns(cursor)
+            elif self.connection.vendor == "postgresql":
+                self._read_postgresql_columns(cursor)
+        return True
+
+    @cached_property
+    def _constraints_read(self) -> bool:
+        """Every table's constraints and indexes, in two or three queries (SQLite, PostgreSQL)."""
+        self._columns_read  # noqa: B018 -- primary keys and check constraints need the columns
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "sqlite":
+                self._read_sqlite_constraints(cursor)
+            elif self.connection.vendor == "postgresql":
+                self._read_postgresql_constraints(cursor)
+        return True
+
+    @property
+    def partial_indexes(self) -> set[str]:
+        """Indexes with a WHERE clause: they cover some rows only, so they never stand in for a plain
+        index or unique constraint on the same columns (Django's get_constraints does not say)."""
+        self._constraints_read  # noqa: B018
+        return self._partial_indexes
 
     def has_table(self, table) -> bool:
         return table in self.table_types
 
     def columns(self, table) -> dict[str, bool]:
         """column -> nullable."""
-        self.table_types  # noqa: B018 -- the SQLite bulk read fills the cache
+        self._columns_read  # noqa: B018 -- the bulk read fills the cache
         if table not in self._columns:
             with self.connection.cursor() as cursor:
                 description = self.connection.introspection.get_table_description(cursor, table)
@@ -132,7 +136,7 @@ class Catalogue:
 
     def constraints(self, table, exact=False) -> list[dict]:
         """Constraints and indexes as ``get_constraints`` describes them (``exact``: from it)."""
-        self.table_types  # noqa: B018
+        self._constraints_read  # noqa: B018
         if table not in self._constraints or (exact and table not in self._exact):
             with self.connection.cursor() as cursor:
                 found = self.connection.introspection.get_constraints(cursor, table)
@@ -143,12 +147,9 @@ class Catalogue:
     def is_exact(self, table) -> bool:
         return table in self._exact or self.connection.vendor not in ("sqlite", "postgresql")
 
-    def _read_postgresql(self, cursor):
-        """Columns, constraints and indexes of every visible table in three queries.
-
-        The same catalogues Django's ``get_table_description`` and ``get_constraints`` read,
-        for all tables at once instead of two round trips per table.
-        """
+    # The same catalogues Django's get_table_description and get_constraints read, for all tables
+    # at once instead of two round trips per table.
+    def _read_postgresql_columns(self, cursor):
         cursor.execute(
             "SELECT c.relname, a.attname, NOT a.attnotnull FROM pg_attribute a "
             "JOIN pg_class c ON c.oid = a.attrelid "
@@ -156,6 +157,8 @@ class Catalogue:
             "AND a.attnum > 0 AND NOT a.attisdropped")
         for table, column, nullable in cursor.fetchall():
             self._columns.setdefault(table, {})[column] = nullable
+
+    def _read_postgresql_constraints(self, cursor):
         constraints: dict[str, list[dict]] = {t: [] for t in self._columns}
         cursor.execute(
             "SELECT cl.relname, c.conname, c.contype, "
@@ -177,57 +180,57 @@ class Catalogue:
             "WHERE pg_catalog.pg_table_is_visible(t.oid)")
         for table, name, unique, primary, partial, columns in cursor.fetchall():
             if partial:
-                self.partial_indexes.add(name)
+                self._partial_indexes.add(name)
             constraints.setdefault(table, []).append({
                 "name": name, "columns": list(columns), "primary_key": primary, "unique": unique,
                 "check": False, "index": True, "foreign_key": None})
         self._constraints.update(constraints)
 
-    def _read_sqlite(self):
-        """Columns, indexes and foreign keys of every table in three queries."""
+    def _read_sqlite_columns(self, cursor):
+        cursor.execute(
+            'SELECT m.name, p.name, p."notnull", p.pk FROM sqlite_master AS m '
+            "JOIN pragma_table_xinfo(m.name) AS p WHERE m.type = 'table' ORDER BY m.name, p.cid")
+        for table, column, notnull, pk in cursor.fetchall():
+            self._columns.setdefault(table, {})[column] = not notnull
+            if pk:
+                self._sqlite_primary.setdefault(table, []).append((pk, column))
+
+    def _read_sqlite_constraints(self, cursor):
+        """Primary keys (from the columns' read), indexes, foreign keys and checks of every table."""
         tables = [n for n, sql in self._table_sql.items() if not sql.lstrip().upper().startswith("CREATE VIRTUAL")]
         constraints = {t: [] for t in tables}
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                'SELECT m.name, p.name, p."notnull", p.pk FROM sqlite_master AS m '
-                "JOIN pragma_table_xinfo(m.name) AS p WHERE m.type = 'table' ORDER BY m.name, p.cid")
-            primary = {}
-            for table, column, notnull, pk in cursor.fetchall():
-                self._columns.setdefault(table, {})[column] = not notnull
-                if pk:
-                    primary.setdefault(table, []).append((pk, column))
-            for table, cols in primary.items():
-                if table in constraints:
-                    constraints[table].append({"name": "__primary__", "columns": [c for _, c in sorted(cols)],
-                                               "primary_key": True, "unique": False, "index": False,
-                                               "check": False, "foreign_key": None})
-            cursor.execute(
-                'SELECT m.name, il.name, il."unique", il.partial, ii.name FROM sqlite_master AS m '
-                "JOIN pragma_index_list(m.name) AS il JOIN pragma_index_info(il.name) AS ii "
-                "WHERE m.type = 'table' ORDER BY m.name, il.name, ii.seqno")
-            indexes = {}
-            for table, index, unique, partial, column in cursor.fetchall():
-                if partial:
-                    self.partial_indexes.add(index)
-                entry = indexes.setdefault((table, index), {"name": index, "columns": [], "unique": bool(unique),
-                                                            "index": True, "primary_key": False,
-                                                            "check": False, "foreign_key": None})
-                entry["columns"].append(column)
-            for (table, _), entry in indexes.items():
-                if table in constraints:
-                    constraints[table].append(entry)
-            cursor.execute(
-                'SELECT m.name, f.id, f."table", f."from", f."to" FROM sqlite_master AS m '
-                "JOIN pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq")
-            fks = {}
-            for table, fk_id, target, column, target_column in cursor.fetchall():
-                entry = fks.setdefault((table, fk_id), {"name": f"fk_{fk_id}", "columns": [], "unique": False,
-                                                        "index": False, "primary_key": False, "check": False,
-                                                        "foreign_key": (target, target_column)})
-                entry["columns"].append(column)
-            for (table, _), entry in fks.items():
-                if table in constraints:
-                    constraints[table].append(entry)
+        for table, cols in self._sqlite_primary.items():
+            if table in constraints:
+                constraints[table].append({"name": "__primary__", "columns": [c for _, c in sorted(cols)],
+                                           "primary_key": True, "unique": False, "index": False,
+                                           "check": False, "foreign_key": None})
+        cursor.execute(
+            'SELECT m.name, il.name, il."unique", il.partial, ii.name FROM sqlite_master AS m '
+            "JOIN pragma_index_list(m.name) AS il JOIN pragma_index_info(il.name) AS ii "
+            "WHERE m.type = 'table' ORDER BY m.name, il.name, ii.seqno")
+        indexes = {}
+        for table, index, unique, partial, column in cursor.fetchall():
+            if partial:
+                self._partial_indexes.add(index)
+            entry = indexes.setdefault((table, index), {"name": index, "columns": [], "unique": bool(unique),
+                                                        "index": True, "primary_key": False,
+                                                        "check": False, "foreign_key": None})
+            entry["columns"].append(column)
+        for (table, _), entry in indexes.items():
+            if table in constraints:
+                constraints[table].append(entry)
+        cursor.execute(
+            'SELECT m.name, f.id, f."table", f."from", f."to" FROM sqlite_master AS m '
+            "JOIN pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq")
+        fks = {}
+        for table, fk_id, target, column, target_column in cursor.fetchall():
+            entry = fks.setdefault((table, fk_id), {"name": f"fk_{fk_id}", "columns": [], "unique": False,
+                                                    "index": False, "primary_key": False, "check": False,
+                                                    "foreign_key": (target, target_column)})
+            entry["columns"].append(column)
+        for (table, _), entry in fks.items():
+            if table in constraints:
+                constraints[table].append(entry)
         for table in tables:
             constraints[table] += _sqlite_checks(self._table_sql[table], self._columns.get(table, {}))
         self._constraints.update(constraints)

@@ -92,9 +92,15 @@ def role_groups_without_permissions(using="default") -> list[str]:
     return emptied_role_groups(Group, using)
 
 
-def active_admin_exists(using="default", admin_email=None) -> bool:
+def active_admin_exists(using="default", admin_email=None, accounts=None) -> bool:
     """An active staff superuser: the configured one by its unique email, else any through
-    the partial index on superusers (accounts.0003); neither grows with the number of users."""
+    the partial index on superusers (accounts.0003); neither grows with the number of users.
+
+    ``accounts``: :func:`dbinit.passwords.accounts`' answer when the caller has it (every active
+    staff superuser is among them, up to its limit): it answers without a query.
+    """
+    if accounts is not None:
+        return any(account.admin for account in accounts)
     from django.contrib.auth import get_user_model
 
     admins = get_user_model().objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
