@@ -6,7 +6,9 @@ per checked password-hash value, keyed ``pwcheck:`` + an HMAC (keyed with SECRET
 hash, holding the verdict (``ok`` or ``well-known``). Neither the hash nor the password is
 stored. A changed password is a new hash value, so it is checked once, by the first process
 that meets it; the others wait for its verdict instead of hashing too (a claim row). The
-probe (``/health/``) never hashes: it only reads verdicts.
+probe (``/health/``) never hashes: it only reads verdicts. Storing a verdict deletes those of
+hash values no checked account has any more (a changed password, a removed admin), so there are
+never more rows than accounts checked.
 
 Which accounts: every active staff superuser (through the partial index
 ``accounts_user_admins_idx``, at most :data:`MAX_ACCOUNTS` rows) plus the seeded admin
@@ -92,7 +94,8 @@ def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Acc
 
     from .models import Metadata
 
-    found = [a for a in (accounts(using) if candidates is None else candidates) if is_password_usable(a.password)]
+    candidates = accounts(using) if candidates is None else candidates
+    found = [a for a in candidates if is_password_usable(a.password)]
     if not found:
         return []
     from django.contrib.auth.hashers import check_password
@@ -103,7 +106,7 @@ def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Acc
         verdicts = dict(Metadata.objects.using(using).filter(key__in=keys.values()).values_list("key", "value"))
     except DatabaseError:  # dbinit.0003 not applied yet: nowhere to remember, so nothing is shared
         verdicts = None
-    flagged = []
+    flagged, stored = [], False
     for account in found:
         if verdicts is None:
             verdict = (WELL_KNOWN if may_hash and check_password(WELL_KNOWN_PASSWORD, account.password) else OK)
@@ -111,9 +114,32 @@ def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Acc
             verdict = verdicts.get(keys[account.email])
             if verdict not in (OK, WELL_KNOWN) and may_hash:
                 verdict = _check_once(using, keys[account.email], account.password)
+                stored = True
         if verdict == WELL_KNOWN:
             flagged.append(account.email)
+    if stored and _every_admin(candidates):
+        _forget_others(using, set(keys.values()))
     return flagged
+
+
+def _every_admin(found: list[Account]) -> bool:
+    """Whether ``found`` (:func:`accounts`' answer) holds every admin: the lookup stops at
+    :data:`MAX_ACCOUNTS`, and beyond it the verdicts of admins not listed this time are kept."""
+    return sum(account.admin for account in found) < MAX_ACCOUNTS
+
+
+def _forget_others(using, keep: set[str]) -> None:
+    """Delete the verdicts of hash values no checked account has any more (changed passwords,
+    removed admins): the rows stay as many as the accounts, never one per password ever set."""
+    from django.db import DatabaseError, transaction
+
+    from .models import Metadata
+
+    try:
+        with transaction.atomic(using=using):  # a savepoint when the caller holds a transaction
+            Metadata.objects.using(using).filter(key__startswith=MEMO_PREFIX).exclude(key__in=keep).delete()
+    except DatabaseError as exc:  # bookkeeping: a verdict kept too long costs a row, not a wrong answer
+        logger.warning("Could not prune the remembered password checks: %s", exc)
 
 
 def _check_once(using, key, encoded) -> str:
