@@ -13,11 +13,11 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisecretary.settings")
 
-import aisecretary.wsgi  # noqa: E402,F401 - start-up as in a worker
-
 from django.db import connections  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+import aisecretary.wsgi  # noqa: E402,F401 - start-up as in a worker
 
 client = Client()
 for _ in range(2):
