@@ -74,9 +74,10 @@ E005 = _e("E005", "Invalid setting value",
    "{setting} is {value!r}; {expected}.",
    "Set {setting} to one of the values above, or unset it to use the default.")
 E006 = _e("E006", "Well-known admin password in production",
-   "DBINIT_ADMIN_PASSWORD is the well-known development password; production refuses it.",
-   "Set DBINIT_ADMIN_PASSWORD to a strong secret, or unset it so that initdb generates one "
-   "and shows it once.")
+   "The admin password (DBINIT_ADMIN_PASSWORD or typed at initdb's prompt) is the well-known "
+   "development password; production refuses it.",
+   "Use a strong secret, or leave DBINIT_ADMIN_PASSWORD unset and the prompt empty so that "
+   "initdb generates one (written to a private file).")
 E007 = _e("E007", "DEBUG is on in production",
    "DEBUG is on while AISECRETARY_ENV=production.",
    "Remove the DEBUG override from the production settings.")

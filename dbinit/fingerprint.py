@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import django
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 
 logger = logging.getLogger("dbinit")
 
@@ -155,6 +157,30 @@ def current(connection) -> Fingerprint:
     return compute(engine_of(connection), alias=connection.alias)
 
 
+# (alias, engine) -> the fingerprint of the files this process found (see current_in_this_process).
+_this_process: dict[tuple[str, str], Fingerprint] = {}
+
+
+def current_in_this_process(connection) -> Fingerprint:
+    """:func:`current`, computed once per process, alias and engine.
+
+    The migration files a process found at its first check belong to the code it runs (as
+    :func:`dbinit.readiness.release_migrations` reads them once), so the probes that trust the
+    fingerprint never list or hash them again; a new release is a new process. Changing a
+    schema setting (tests' ``override_settings``) forgets it.
+    """
+    key = (connection.alias, engine_of(connection))
+    if key not in _this_process:
+        _this_process[key] = compute(key[1], alias=key[0])
+    return _this_process[key]
+
+
+@receiver(setting_changed)
+def _forget_this_process(*, setting, **kwargs):
+    if setting in SCHEMA_SETTINGS:
+        _this_process.clear()
+
+
 def for_server(connection) -> Fingerprint:
     """:func:`current`, without connecting to the (maybe missing) database itself.
 
@@ -220,16 +246,17 @@ def _stored_and_applied(connection) -> tuple[dict | None, int | None]:
         return None, applied
 
 
-def unchanged(connection) -> Fingerprint | None:
+def unchanged(connection, *, once_per_process=False) -> Fingerprint | None:
     """The fingerprint when the files on disk and the applied records are as last verified, else None.
 
     A match means "same as last verified", nothing more: on a mismatch the caller loads the
-    migration graph and lets Django's machinery decide.
+    migration graph and lets Django's machinery decide. ``once_per_process``: the files as
+    this process first found them (:func:`current_in_this_process`; start-up and the probes).
     """
     remembered, applied = _stored_and_applied(connection)
     if not remembered:
         return None
-    fingerprint = current(connection)
+    fingerprint = current_in_this_process(connection) if once_per_process else current(connection)
     reason = fingerprint.mismatch(remembered)
     if reason:
         logger.info("Migration set not as last verified (%s): loading the migration graph", reason)

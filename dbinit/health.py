@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.dispatch import receiver
 
 from . import database as db
 from . import errors, routing
@@ -129,7 +131,7 @@ class HealthContext:
         """The fingerprint, when trusted and the migration set is as last verified (no graph needed)."""
         from .fingerprint import unchanged
 
-        return unchanged(self.connection) if self.trust_fingerprint else None
+        return unchanged(self.connection, once_per_process=True) if self.trust_fingerprint else None
 
     @cached_property
     def pending(self) -> list:
@@ -171,15 +173,31 @@ class HealthContext:
 
 
 # --- configuration checks (no database) ----------------------------------------------
+# alias -> the configuration findings: they depend on the settings alone, which a process reads
+# once, so each process judges them once (a probe does not redo it per request); tests'
+# override_settings forgets them.
+_configuration: dict[str, list[Finding]] = {}
+
+
+@receiver(setting_changed)
+def _forget_configuration(**kwargs):
+    _configuration.clear()
+
+
 def check_configuration(ctx: HealthContext) -> list[Finding]:
     from .configuration import validate_configuration
 
-    problems = validate_configuration(ctx.alias)
-    if problems:
-        return [Finding.problem("configuration", error) for error in problems]
-    desc = describe_database(connections.settings[ctx.alias], ctx.alias)
-    return [Finding.result("configuration", errors.I006, environment=settings.AISECRETARY_ENV,
-                           vendor=desc.vendor, target=desc.target())]
+    if ctx.alias not in _configuration:
+        problems = validate_configuration(ctx.alias)
+        if problems:
+            found = [Finding.problem("configuration", error) for error in problems]
+        else:
+            desc = describe_database(connections.settings[ctx.alias], ctx.alias)
+            found = [Finding.result("configuration", errors.I006, environment=settings.AISECRETARY_ENV,
+                                    vendor=desc.vendor, target=desc.target())]
+        _configuration[ctx.alias] = found
+    # Copies: the runner and the read-only hints change findings in place.
+    return [replace(f, context=dict(f.context)) for f in _configuration[ctx.alias]]
 
 
 # --- database checks ------------------------------------------------------------------
@@ -448,13 +466,16 @@ def check_seed(ctx: HealthContext) -> list[Finding]:
     emptied = role_groups_without_permissions(ctx.alias) if ctx.catalogue.has_table("auth_group_permissions") else []
     if emptied:
         found.append(Finding.problem(name, DbinitError(errors.W043, groups=", ".join(emptied)), groups=emptied))
-    if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL):
-        found.append(Finding.problem(name, DbinitError(errors.W040)))
+    candidates = None
     if settings.AISECRETARY_ENV == "production":
         from . import passwords
 
+        candidates = passwords.accounts(ctx.alias)
+    if not active_admin_exists(ctx.alias, settings.DBINIT_ADMIN_EMAIL, accounts=candidates):
+        found.append(Finding.problem(name, DbinitError(errors.W040)))
+    if candidates is not None:
         # Any active admin, whatever DBINIT_ADMIN_EMAIL says; the probe only reads verdicts.
-        emails = passwords.well_known_accounts(ctx.alias, may_hash=ctx.hash_passwords)
+        emails = passwords.well_known_accounts(ctx.alias, may_hash=ctx.hash_passwords, candidates=candidates)
         if emails:
             found.append(Finding.problem(name, passwords.well_known_error(emails), accounts=emails))
     return found or [Finding.result(name, errors.I005)]

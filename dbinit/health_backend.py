@@ -27,15 +27,13 @@ class DbinitCheck(HealthCheck):
         return f"dbinit:{self.label}"
 
     def check_status(self):
-        only = [c for c in self.checks if c not in health.CONFIGURATION_CHECKS]
-        if only:
-            # Readiness: a migration set as last verified needs no migration graph (dbinit.fingerprint).
-            report = _request_report(self.alias) or health.run(self.alias, only=only, include_config=False,
-                                                                trust_fingerprint=True)
-            # A database that cannot be reached fails every group that needs it.
-            findings = [f for f in report.findings if f.check in self.checks or f.check == "connectivity"]
-        else:
-            findings = health.run(self.alias, only=list(self.checks)).findings
+        # One report per request feeds every group (the view's); outside the view, this group's checks.
+        report = _request_report(self.alias) or health.run(self.alias, only=list(self.checks),
+                                                           trust_fingerprint=True)
+        # A database that cannot be reached fails every group that needs it (not the configuration's).
+        needs_database = any(c not in health.CONFIGURATION_CHECKS for c in self.checks)
+        findings = [f for f in report.findings
+                    if f.check in self.checks or (needs_database and f.check == "connectivity")]
         report = health.HealthReport(database={}, findings=findings)
         errors = report.problems("error")
         if errors:
@@ -75,9 +73,10 @@ def health_checks() -> list:
     return checks
 
 
-# One health run per request and alias for every database group (one connection check, one
-# catalogue read, one migration loader) instead of one per group: the probe's cost is what a
-# burst of anonymous requests can make the server spend.
+# One health run per request and alias for every group (one connection check, one catalogue
+# read, the configuration's findings as this process judged them) instead of one per group: the
+# probe's cost is what a burst of anonymous requests can make the server spend. Readiness: a
+# migration set as last verified needs no migration graph (dbinit.fingerprint).
 _current = threading.local()
 
 
@@ -95,8 +94,8 @@ def _request_report(alias):
     if reports is None:
         return None
     if alias not in reports:
-        names = [c for _, group in GROUPS for c in group]
-        reports[alias] = health.run(alias, only=names, include_config=False, trust_fingerprint=True)
+        names = [c for _, group in (CONFIGURATION_GROUP, *GROUPS) for c in group]
+        reports[alias] = health.run(alias, only=names, trust_fingerprint=True)
     return reports[alias]
 
 

@@ -6,7 +6,9 @@ per checked password-hash value, keyed ``pwcheck:`` + an HMAC (keyed with SECRET
 hash, holding the verdict (``ok`` or ``well-known``). Neither the hash nor the password is
 stored. A changed password is a new hash value, so it is checked once, by the first process
 that meets it; the others wait for its verdict instead of hashing too (a claim row). The
-probe (``/health/``) never hashes: it only reads verdicts.
+probe (``/health/``) never hashes: it only reads verdicts. Storing a verdict deletes those of
+hash values no checked account has any more (a changed password, a removed admin), so there are
+never more rows than accounts checked.
 
 Which accounts: every active staff superuser (through the partial index
 ``accounts_user_admins_idx``, at most :data:`MAX_ACCOUNTS` rows) plus the seeded admin
@@ -17,6 +19,7 @@ scans the users table.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -40,13 +43,23 @@ class Account:
 
     email: str
     password: str  # the stored hash
+    admin: bool = False  # an active staff superuser (else only one of the seeded addresses)
 
 
 def memo_key(encoded: str) -> str:
     """The Metadata key for one password-hash value: a keyed digest, never the hash itself."""
+    from django.conf import settings
+
+    return _memo_key(encoded, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4 * MAX_ACCOUNTS)
+def _memo_key(encoded: str, secret: str) -> str:
+    # Once per hash value and process: the probe asks for the same few keys on every request.
     from django.utils.crypto import salted_hmac
 
-    return MEMO_PREFIX + salted_hmac("dbinit.passwords.memo", encoded, algorithm="sha256").hexdigest()[:56]
+    digest = salted_hmac("dbinit.passwords.memo", encoded, secret=secret, algorithm="sha256").hexdigest()
+    return MEMO_PREFIX + digest[:56]
 
 
 def accounts(using="default") -> list[Account]:
@@ -61,7 +74,8 @@ def accounts(using="default") -> list[Account]:
     emails = {settings.DBINIT_ADMIN_EMAIL.strip().lower(), DEFAULT_ADMIN_EMAIL}
     seeded = (User.objects.using(using).filter(is_active=True).alias(email_ci=_lower_email())
               .filter(email_ci__in=emails).order_by().values_list("email", "password"))
-    found = {email: Account(email, encoded) for email, encoded in [*admins, *seeded]}
+    found = {email: Account(email, encoded) for email, encoded in seeded}
+    found.update({email: Account(email, encoded, admin=True) for email, encoded in admins})
     return sorted(found.values(), key=lambda a: a.email)
 
 
@@ -82,7 +96,8 @@ def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Acc
 
     from .models import Metadata
 
-    found = [a for a in (accounts(using) if candidates is None else candidates) if is_password_usable(a.password)]
+    candidates = accounts(using) if candidates is None else candidates
+    found = [a for a in candidates if is_password_usable(a.password)]
     if not found:
         return []
     from django.contrib.auth.hashers import check_password
@@ -93,7 +108,7 @@ def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Acc
         verdicts = dict(Metadata.objects.using(using).filter(key__in=keys.values()).values_list("key", "value"))
     except DatabaseError:  # dbinit.0003 not applied yet: nowhere to remember, so nothing is shared
         verdicts = None
-    flagged = []
+    flagged, stored = [], False
     for account in found:
         if verdicts is None:
             verdict = (WELL_KNOWN if may_hash and check_password(WELL_KNOWN_PASSWORD, account.password) else OK)
@@ -101,9 +116,32 @@ def well_known_accounts(using="default", *, may_hash: bool, candidates: list[Acc
             verdict = verdicts.get(keys[account.email])
             if verdict not in (OK, WELL_KNOWN) and may_hash:
                 verdict = _check_once(using, keys[account.email], account.password)
+                stored = True
         if verdict == WELL_KNOWN:
             flagged.append(account.email)
+    if stored and _every_admin(candidates):
+        _forget_others(using, set(keys.values()))
     return flagged
+
+
+def _every_admin(found: list[Account]) -> bool:
+    """Whether ``found`` (:func:`accounts`' answer) holds every admin: the lookup stops at
+    :data:`MAX_ACCOUNTS`, and beyond it the verdicts of admins not listed this time are kept."""
+    return sum(account.admin for account in found) < MAX_ACCOUNTS
+
+
+def _forget_others(using, keep: set[str]) -> None:
+    """Delete the verdicts of hash values no checked account has any more (changed passwords,
+    removed admins): the rows stay as many as the accounts, never one per password ever set."""
+    from django.db import DatabaseError, transaction
+
+    from .models import Metadata
+
+    try:
+        with transaction.atomic(using=using):  # a savepoint when the caller holds a transaction
+            Metadata.objects.using(using).filter(key__startswith=MEMO_PREFIX).exclude(key__in=keep).delete()
+    except DatabaseError as exc:  # bookkeeping: a verdict kept too long costs a row, not a wrong answer
+        logger.warning("Could not prune the remembered password checks: %s", exc)
 
 
 def _check_once(using, key, encoded) -> str:

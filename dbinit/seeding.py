@@ -92,13 +92,45 @@ def role_groups_without_permissions(using="default") -> list[str]:
     return emptied_role_groups(Group, using)
 
 
-def active_admin_exists(using="default", admin_email=None) -> bool:
+def active_admin_exists(using="default", admin_email=None, accounts=None) -> bool:
     """An active staff superuser: the configured one by its unique email, else any through
-    the partial index on superusers (accounts.0003); neither grows with the number of users."""
+    the partial index on superusers (accounts.0003); neither grows with the number of users.
+
+    ``accounts``: :func:`dbinit.passwords.accounts`' answer when the caller has it (every active
+    staff superuser is among them, up to its limit): it answers without a query.
+    """
+    if accounts is not None:
+        return any(account.admin for account in accounts)
     from django.contrib.auth import get_user_model
 
     admins = get_user_model().objects.using(using).filter(is_active=True, is_staff=True, is_superuser=True)
     return (admin_email is not None and admins.with_email(admin_email).exists()) or admins.exists()
+
+
+def admin_would_be_created(using="default", admin_email=None) -> bool:
+    """Whether the seed step would create the admin ``admin_email`` in ``using``: the database,
+    its tables or the admin are missing. Changes nothing (a missing SQLite file is not created)."""
+    from django.db import connections
+
+    from . import database as db
+    from . import routing
+
+    if not routing.hosts_seed(using):
+        return False
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        path = db.sqlite_path(connection.settings_dict)
+        try:
+            if path is None or not db.check_sqlite_file(path):
+                return True
+        except DbinitError:  # not a database: initdb says so; no admin exists in it
+            return True
+    try:
+        return SeedState.read(using, admin_email).admin_missing
+    except DatabaseError:  # no database, no tables yet, or not reachable now: the seed would create it
+        return True
+    finally:
+        connection.close()  # initdb connects with its own retries and settings
 
 
 # --- the seed step -----------------------------------------------------------------

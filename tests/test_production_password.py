@@ -94,9 +94,28 @@ def test_each_password_hash_is_checked_once_per_deployment(initialized_db):
     set_password(initialized_db, ADMIN, "admin123")
     proc = start_wsgi(initialized_db, DBINIT_STARTUP="check")
     assert proc.returncode == 3  # a new hash value: checked, found
-    assert memo_rows(initialized_db) == 2
+    assert memo_rows(initialized_db) == 1  # the old hash's verdict went (no account has it any more)
     initialized_db.execute("UPDATE dbinit_metadata SET value = 'ok' WHERE value = 'well-known'")
     assert start_wsgi(initialized_db, DBINIT_STARTUP="check").returncode == 0
+
+
+def test_remembered_verdicts_are_only_those_of_current_password_hashes(initialized_db):
+    # Each new password is a new hash value with its own verdict; storing it drops the verdicts
+    # of hash values no checked account has any more, so the rows never outnumber the accounts.
+    for password in ("First-long-Pw-41", "Second-long-Pw-42", "Third-long-Pw-43"):
+        set_password(initialized_db, ADMIN, password)
+        assert start_wsgi(initialized_db, DBINIT_STARTUP="check").returncode == 0
+        assert memo_rows(initialized_db) == 1
+    set_password(initialized_db, "second@example.com", "Second-admin-Pw-7", "--create")
+    assert start_wsgi(initialized_db, DBINIT_STARTUP="check").returncode == 0
+    assert memo_rows(initialized_db) == 2  # one per admin
+    initialized_db.execute("DELETE FROM accounts_user WHERE email = 'second@example.com'")
+    set_password(initialized_db, ADMIN, "Fourth-long-Pw-44")
+    assert start_wsgi(initialized_db, DBINIT_STARTUP="check").returncode == 0
+    assert memo_rows(initialized_db) == 1
+    assert initialized_db.scalar("SELECT value FROM dbinit_metadata WHERE key LIKE 'pwcheck:%%'") == "ok"
+    # Other Metadata rows are never touched.
+    assert initialized_db.scalar("SELECT COUNT(*) FROM dbinit_metadata WHERE key = 'migration_fingerprint'") == 1
 
 
 def test_probe_reports_the_finding_without_hashing(initialized_db):

@@ -5,7 +5,7 @@ import sys
 
 from django.conf import settings
 
-from dbinit import initializer, passwords, routing
+from dbinit import errors, initializer, passwords, routing, seeding
 from dbinit.commandbase import DbinitCommand
 from dbinit.errors import DbinitError
 from dbinit.results import FAILED, PLANNED, SKIPPED, WARNING
@@ -41,7 +41,7 @@ class Command(DbinitCommand):
         admin_password = initializer.UNSET
         if (options["seed"] and not options["plan"] and options["interactive"]
                 and settings.AISECRETARY_ENV == "production" and not settings.DBINIT_ADMIN_PASSWORD
-                and sys.stdin.isatty()):
+                and sys.stdin.isatty() and self.admin_to_create(options)):
             admin_password = self.ask_password()
         if options["all_databases"]:
             return self.handle_all(options, admin_password)
@@ -104,7 +104,22 @@ class Command(DbinitCommand):
         if failed:
             self.fail(failed.error)
 
+    def admin_to_create(self, options) -> bool:
+        """Whether this run would create the admin: a password typed for an existing admin would be
+        silently unused (the seed never changes an existing admin's password)."""
+        aliases = [a for a in routing.aliases() if routing.writable(a)] if options["all_databases"] \
+            else [options["database"]]
+        return any(seeding.admin_would_be_created(a, settings.DBINIT_ADMIN_EMAIL) for a in aliases)
+
     def ask_password(self):
+        try:
+            return self._ask_password()
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C: as createsuperuser, no traceback
+            self.stderr.write("")
+            self.fail(DbinitError(errors.E071, command="initdb",
+                                  expected="the admin's password twice, or Enter to generate one"))
+
+    def _ask_password(self):
         while True:
             first = getpass.getpass(f"Password for the admin {settings.DBINIT_ADMIN_EMAIL} (empty: generate one): ")
             if not first:
