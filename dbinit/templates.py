@@ -174,6 +174,8 @@ def _fill_empty(connection, fp, use: TemplateUse | None, from_snapshot=True):
     if not path:
         executor = MigrationExecutor(connection)
         migrations_state.apply(executor, migrations_state.forward_plan(executor), step="template")
+    else:  # a snapshot holds what migrate makes; initdb's unique index on the history comes with it
+        migrations_state.ensure_unique_history(connection)
     fingerprints.remember(connection, fp)
 
 
