@@ -167,6 +167,8 @@ def _forward(listener, target_port, stop):
             client, _ = listener.accept()
         except TimeoutError:
             continue
+        except OSError:  # the test closed the listener: done
+            return
         upstream = socket.create_connection(("127.0.0.1", target_port))
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
