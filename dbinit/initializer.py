@@ -252,18 +252,20 @@ class Initializer:
         if self._done_as_last_verified():
             step.status, step.summary = SKIPPED, "nothing to do (migration set as last verified)"
             return
-        from django.db.migrations.executor import MigrationExecutor
-
         from . import migrations_state
         from .locking import initialization_lock
 
-        if not self.database_missing:  # a database this run found missing has work: no plan needed
+        # Double-checked locking: an initialised database costs no lock, so many workers starting at
+        # once do not queue behind each other for nothing. No plan (and no migration graph) first when
+        # there is work anyway: a database this run found missing, or a lock another process holds,
+        # whose holder's work this run then waits for (the fingerprint says when it is done).
+        if not self.database_missing and not self._held_by_another():
+            from django.db.migrations.executor import MigrationExecutor
+
             self.executor = MigrationExecutor(self.connection)
             migrations_state.check_history(self.executor)
             self.plan = migrations_state.forward_plan(self.executor)
             if not self.plan and not self._seed_state().needs_seeding(self.seed) and self._last_run_complete():
-                # Double-checked locking: an initialised database costs no lock, so many workers
-                # starting at once do not queue behind each other for nothing.
                 step.status, step.summary = SKIPPED, "nothing to do"
                 return
         info = self.stack.enter_context(initialization_lock(
@@ -289,6 +291,8 @@ class Initializer:
                 return
         self.fingerprint = None
         if self.executor is None:
+            from django.db.migrations.executor import MigrationExecutor
+
             self.executor = MigrationExecutor(self.connection)
         else:
             self.executor.loader.build_graph()
@@ -402,6 +406,13 @@ class Initializer:
             return True
         self.fingerprint = None
         return False
+
+    def _held_by_another(self) -> bool:
+        """Another live process holds the initialisation lock of this database (one cheap read)."""
+        from .locking import current_holder
+
+        holder = current_holder(self.connection)
+        return holder is not None and not holder.expired
 
     def _template_seed(self) -> templates.Seed | None:
         """The seed a seeded template may hold for this run (None: the base template, seeded as usual)."""

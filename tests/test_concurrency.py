@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.databases import ROOT, manage, subprocess_env
+from tests.support.databases import ROOT, manage, python, subprocess_env
 from tests.support.locks import lock_held
 
 pytestmark = pytest.mark.slow
@@ -171,3 +171,26 @@ def test_holder_killed_while_holding_the_lock_is_taken_over_within_the_lease(fre
         assert f"(pid {holder.pid})" in taker.stderr
         assert fresh_db.query("SELECT pid FROM dbinit_lease") == []
     assert_initialised_once(fresh_db, template_db)
+
+
+def test_a_waiter_loads_no_migration_graph_while_another_process_holds_the_lock(fresh_db):
+    """A database that exists but still needs work, its lock held by another process: initdb waits for
+    the holder without planning first. Of 32 workers starting together, the ones that find the
+    database already created used to load the whole migration graph (every migration module) only to
+    wait, then find the holder's work done."""
+    fresh_db.create_empty()
+    with lock_held(fresh_db, host="other-host", pid=4242, step="initdb:migrate"):
+        proc = python("tests/probes/startup_queries.py", "initdb", "--noinput", db=fresh_db,
+                      env={"DBINIT_LOCK_TIMEOUT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    waited = json.loads(proc.stdout)
+    assert waited["exit"] == 1
+    assert "dbinit.E060" in proc.stderr and "initdb:migrate on other-host (pid 4242)" in proc.stderr
+    assert waited["migration_modules"] == 0
+    assert fresh_db.tables() <= {"dbinit_lease"}  # nothing migrated: the lock's own table at most
+    # The lock free, the same command plans, loads every migration and initialises the database.
+    proc = python("tests/probes/startup_queries.py", "initdb", "--noinput", db=fresh_db)
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout)
+    assert done["exit"] == 0
+    assert done["migration_modules"] == len(fresh_db.applied_migrations()) > 0
