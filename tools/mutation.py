@@ -60,15 +60,24 @@ MUTATIONS = [
         "        if info.contended and _done(already_done):\n"
         "            info.held = None\n"
         "            break\n"
-        "        if _try_acquire(connection, token, purpose):\n"
+        "        taken, holder = _try_acquire(connection, token, purpose)\n"
+        "        if taken:\n"
         "            if info.contended and _done(already_done):  # the holder finished just before: give it back\n"
         "                _release_lease(connection, token)\n"
         "                info.held = None\n"
         "            break\n",
-        "        if _try_acquire(connection, token, purpose):\n"
+        "        taken, holder = _try_acquire(connection, token, purpose)\n"
+        "        if taken:\n"
         "            break\n",
         ("tests/test_concurrency.py::test_waiters_find_the_work_done_without_taking_the_lock_in_turn",),
         engines=("postgresql",),
+    ),
+    Mutation(
+        "a waiter does not load the migration graph while another process holds the lock",
+        "dbinit/initializer.py",
+        "if not self.database_missing and not self._held_by_another():",
+        "if not self.database_missing:",
+        ("tests/test_concurrency.py::test_a_waiter_loads_no_migration_graph_while_another_process_holds_the_lock",),
     ),
     Mutation(
         "checksums are of the file's content",
