@@ -164,9 +164,16 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=
     _checkpoint_sqlite(alias)
     taken = None
     if record and not dry_run and not (alias in settings.DATABASES and routing.read_only_reason(alias)):
-        from .verification import checked_migrations, record_checked
+        from .verification import checked_migrations, label, record_checked
 
         keys = checked_migrations(connections[alias], record)  # E035 before anything is written
+        if confirm is not None:
+            # The records are written before the check that plans the rest: asked for on their own.
+            asked = RepairResult(before=None, actions=[Action(
+                "record_checked_migrations", errors.W029.id,
+                f"record {', '.join(label(k) for k in keys)} as applied (you checked the effect; nothing runs)")])
+            if not confirm(asked):
+                raise DbinitError(errors.E071, command="dbrepair", expected="y")
         taken = _backup(connections[alias])  # every write comes after the backup
         record_checked(connections[alias], keys)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)

@@ -287,6 +287,23 @@ def test_record_is_written_after_the_backup(populated_db):
         conn.close()
 
 
+def test_record_asks_before_it_writes(populated_db):
+    """Interactive dbrepair --record shows the records it would write and writes none unless told yes."""
+    populated_db.execute("DELETE FROM django_migrations WHERE app = 'accounts' AND name = '0002_seed_system_roles'")
+    applied = len(populated_db.applied_migrations())
+    refused = manage("dbrepair", "--record", "accounts.0002_seed_system_roles", db=populated_db, input="n\n")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "record_checked_migrations: record accounts.0002_seed_system_roles as applied" in refused.stdout
+    assert "dbinit.E071" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(populated_db.applied_migrations()) == applied
+    assert ("accounts", "0002_seed_system_roles") not in populated_db.applied_migrations()
+    agreed = manage("dbrepair", "--record", "accounts.0002_seed_system_roles", db=populated_db, input="y\n")
+    assert agreed.returncode == 0, agreed.stdout + agreed.stderr
+    assert len(populated_db.applied_migrations()) == applied + 1
+    assert ("accounts", "0002_seed_system_roles") in populated_db.applied_migrations()
+    assert populated_db.scalar("SELECT COUNT(*) FROM accounts_user") == POPULATED_USERS + 1
+
+
 @pytest.mark.sqlite_only
 def test_backup_dir_setting_is_honoured(populated_db, tmp_path):
     populated_db.execute("DELETE FROM accounts_role WHERE slug = 'manager'")
