@@ -301,12 +301,6 @@ class Initializer:
 
     def step_migrate(self, step):
         if self.fingerprint:
-            if self.template.used:
-                # A template made before templates carried initdb's unique index on the history
-                # (or loaded from a snapshot) gets it now: one statement, on a new database only.
-                from . import migrations_state
-
-                migrations_state.ensure_unique_history(self.connection)
             verified = "as in the template" if self.template.used else "as last verified"
             step.summary = f"no migrations to apply (migration set {self.fingerprint.short} {verified})"
             step.detail = {"fingerprint": self.fingerprint.digest}

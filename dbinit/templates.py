@@ -3,10 +3,10 @@
 A template is what ``migrate`` makes of an empty database, made once per
 migration-set fingerprint (:mod:`dbinit.fingerprint`) and stamped with it:
 
-* SQLite: ``DBINIT_TEMPLATE_DIR/<fingerprint>.sqlite3``, built by migrating an
+* SQLite: ``DBINIT_TEMPLATE_DIR/<fingerprint>-f<FORMAT>.sqlite3``, built by migrating an
   empty file, copied into a new database with SQLite's backup API.
 * PostgreSQL: the database ``DBINIT_TEMPLATE_PREFIX<fingerprint>`` (connections
-  disallowed, fingerprint in its comment), built by migrating an empty
+  disallowed, fingerprint and :data:`FORMAT` in its comment), built by migrating an empty
   database, cloned with ``CREATE DATABASE ... TEMPLATE``. Needs a role that may
   create databases, which creating the missing database needs anyway. (A role
   without CREATEDB gets no template: the database must exist already, and an
@@ -59,6 +59,11 @@ logger = logging.getLogger("dbinit")
 
 # Key of the PostgreSQL advisory lock (in the maintenance database) held while building a template.
 BUILD_LOCK_KEY = 0x6462696E69740002
+
+# What a template holds beyond the migrations' own output, as a number. A template of another format
+# (left by an older dbinit, on the server or in DBINIT_TEMPLATE_DIR) is ignored and rebuilt, never
+# patched after each copy. 1: the migrations only; 2: and initdb's unique index on django_migrations.
+FORMAT = 2
 
 
 def enabled() -> bool:
@@ -185,7 +190,8 @@ def template_dir() -> Path:
 
 
 def sqlite_template(fp, seed: Seed | None = None) -> Path:
-    return template_dir() / (f"{fp.digest[:32]}-seed-{seed.key}.sqlite3" if seed else f"{fp.digest[:32]}.sqlite3")
+    """The template file of ``fp`` (and ``seed``); its name carries the format (a file holds no other stamp)."""
+    return template_dir() / (f"{fp.digest[:32]}-f{FORMAT}" + (f"-seed-{seed.key}" if seed else "") + ".sqlite3")
 
 
 def read_sqlite_stamp(path: Path) -> dict | None:
@@ -240,6 +246,12 @@ def _build_sqlite(connection, template: Path, fill) -> None:
     finally:
         with suppress(FileNotFoundError):
             building.unlink()
+    # The same migration set's files of an older format are never used again.
+    digest = template.name.partition("-")[0]
+    for older in template.parent.glob(f"{digest}*.sqlite3"):
+        if not older.name.startswith(f"{digest}-f{FORMAT}"):
+            with suppress(FileNotFoundError):
+                older.unlink()
 
 
 def _sqlite_usable(template: Path, fp, use: TemplateUse) -> bool:
@@ -328,6 +340,8 @@ def _stamp_of(cursor, name) -> tuple[bool, dict | None]:
 def _mismatch(fp, seed: Seed | None, stamp: dict | None) -> str | None:
     """Why a template stamped ``stamp`` cannot stand for ``fp`` (and ``seed``, for a seeded one)."""
     reason = fp.mismatch(stamp)
+    if not reason and stamp.get("format", 1) != FORMAT:
+        reason = f"an older dbinit made it (template format {stamp.get('format', 1)}, now {FORMAT})"
     if not reason and seed and stamp.get("seed") != seed.key:
         reason = "it holds another seed"
     return reason
@@ -355,7 +369,7 @@ def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, fr
         yield name
         if keep_as:
             with maintenance_cursor(connection) as cursor:
-                stamp = {"digest": fp.digest, **fp.parts, **({"seed": seed.key} if seed else {})}
+                stamp = {"digest": fp.digest, **fp.parts, "format": FORMAT, **({"seed": seed.key} if seed else {})}
                 cursor.execute(f"COMMENT ON DATABASE {qn(name)} IS %s", [json.dumps(stamp)])
                 # No session may hold a template open (it would block every clone): none is allowed.
                 cursor.execute(f"ALTER DATABASE {qn(name)} ALLOW_CONNECTIONS false")
@@ -442,10 +456,11 @@ def create_postgres_database(alias="default", seed: Seed | None = None) -> tuple
 
 # --- test databases ----------------------------------------------------------------------
 def create_test_database(name: str, alias="default") -> TemplateUse:
-    """Make ``alias``'s missing test database ``name`` from the verified base template: what ``migrate`` makes.
+    """Make ``alias``'s missing test database ``name`` from the verified base template: what initdb's
+    migrate step makes (``migrate``'s tables and rows, plus initdb's unique index on the history).
 
     For test runners, before Django's test set-up (which then reuses it, ``keepdb``, and whose
-    ``migrate`` finds nothing to apply). Nothing is seeded: a test database is ``migrate``'s.
+    ``migrate`` finds nothing to apply). Nothing is seeded: initdb's seed step is not run.
     """
     connection = connections[alias]
     with _scratch_connection(connection, name):

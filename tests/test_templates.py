@@ -151,6 +151,65 @@ def test_a_template_with_another_fingerprint_is_ignored_and_replaced(engine, tmp
             db.drop()
 
 
+HISTORY_INDEX = "dbinit_migrations_app_name_uniq"
+
+
+def history_index_count(db) -> int:
+    if db.engine == "sqlite":
+        return db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?", (HISTORY_INDEX,))
+    return db.scalar("SELECT COUNT(*) FROM pg_indexes WHERE indexname = %s", (HISTORY_INDEX,))
+
+
+def make_format_1(engine, templates):
+    """Turn this test's templates into what dbinit made before templates carried the history's unique
+    index (format 1): no index; SQLite's file named without its format, PostgreSQL's stamp without one."""
+    from pathlib import Path
+
+    if engine == "sqlite":
+        for path in sorted(Path(templates["DBINIT_TEMPLATE_DIR"]).glob("*.sqlite3")):
+            db = ScratchDatabase("sqlite", f"sqlite:///{path}", path=path)
+            db.execute(f"DROP INDEX {HISTORY_INDEX}")
+            path.rename(path.with_name(path.name.replace("-f2", "")))
+        return
+    server = postgres_server_url()
+    for name, comment in server_query(server, "SELECT datname, shobj_description(oid, 'pg_database') FROM "
+                                              "pg_database WHERE starts_with(datname, %s)",
+                                      [templates["DBINIT_TEMPLATE_PREFIX"]]):
+        server_query(server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        ScratchDatabase.named(name, server).execute(f"DROP INDEX {HISTORY_INDEX}")
+        server_query(server, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        stamp = json.loads(comment)
+        stamp.pop("format", None)
+        server_query(server, f"COMMENT ON DATABASE \"{name}\" IS '{json.dumps(stamp)}'")
+
+
+def test_a_template_an_older_dbinit_made_is_rebuilt_not_patched(engine, tmp_path, templates):
+    """A template of the previous format (no unique index on django_migrations) is never copied: it is
+    rebuilt (PostgreSQL: under its name; SQLite: a new file, the old one removed), and the database
+    made from the new one has the index as initdb's migrate makes it."""
+    dbs = [new_db(engine, tmp_path, n) for n in ("first", "second")]
+    try:
+        initdb(dbs[0], templates)
+        names = template_names(engine, templates)
+        assert len(names) == 2 and history_index_count(dbs[0]) == 1
+        make_format_1(engine, templates)
+        second = initdb(dbs[1], templates)
+        detail = second["database"]["detail"]
+        assert detail["template_built"] is True and detail["template_seeded"] is True
+        if engine == "postgresql":  # the stamp says format 1: both seen, both rebuilt under their names
+            ignored = detail["templates_ignored"]
+            assert len(ignored) == 2, ignored
+            assert all(i["id"] == "dbinit.I017" and "template format 1, now 2" in i["message"] for i in ignored)
+        else:  # files of format 1 have other names: never opened, removed once the new ones are built
+            assert detail["templates_ignored"] == []
+        assert template_names(engine, templates) == names
+        assert history_index_count(dbs[1]) == 1
+        assert objects(dbs[1]) == objects(dbs[0]) and rows(dbs[1]) == rows(dbs[0])
+    finally:
+        for db in dbs:
+            db.drop()
+
+
 @pytest.mark.sqlite_only
 def test_a_damaged_template_file_is_ignored_and_replaced(tmp_path, templates):
     dbs = [new_db("sqlite", tmp_path, n) for n in ("first", "second")]

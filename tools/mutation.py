@@ -80,6 +80,14 @@ MUTATIONS = [
         ("tests/test_concurrency.py::test_a_waiter_loads_no_migration_graph_while_another_process_holds_the_lock",),
     ),
     Mutation(
+        "a template an older dbinit made is rebuilt, not copied",
+        "dbinit/templates.py",
+        "if not reason and stamp.get(\"format\", 1) != FORMAT:",
+        "if False:",
+        ("tests/test_templates.py::test_a_template_an_older_dbinit_made_is_rebuilt_not_patched",),
+        engines=("postgresql",),  # SQLite's format is in the file's name
+    ),
+    Mutation(
         "checksums are of the file's content",
         "dbinit/migrations_state.py",
         "return hashlib.sha256(fh.read()).hexdigest()",
