@@ -206,19 +206,23 @@ def present(fact, catalogue: Catalogue) -> bool:
     if kind == "null":
         columns = catalogue.columns(table)
         return fact[2] not in columns or columns[fact[2]] == fact[3]  # a missing column is its own fact
-    if _shows(fact, catalogue.constraints(table), catalogue.partial_indexes):
+    # Indexes that cover other rows or order otherwise never stand in for an unnamed plain one.
+    special = catalogue.partial_indexes | (catalogue.opclass_index_names if kind == "index" else set())
+    if _shows(fact, catalogue.constraints(table), special):
         return True
     if catalogue.is_exact(table):
         return False
     # Not in the fast read: Django's introspection has the last word before anything is reported.
-    return _shows(fact, catalogue.constraints(table, exact=True), catalogue.partial_indexes)
+    return _shows(fact, catalogue.constraints(table, exact=True), special)
 
 
-def _shows(fact, constraints, partial=frozenset()) -> bool:
+def _shows(fact, constraints, special=frozenset()) -> bool:
+    """Whether one of ``constraints`` provides ``fact``; an index named in ``special`` (partial, or with
+    another operator class) only counts for a fact that names it."""
     if fact[0] == "foreign_key":
         return any(info.get("foreign_key") and info["foreign_key"][0] == fact[3]
                    and list(info.get("columns") or ()) == [fact[2]] for info in constraints)
-    return any(_matches(fact, info) for info in constraints if fact[2] or info["name"] not in partial)
+    return any(_matches(fact, info) for info in constraints if fact[2] or info["name"] not in special)
 
 
 @dataclass

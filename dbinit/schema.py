@@ -56,6 +56,7 @@ class Catalogue:
         # PostgreSQL: table -> {(columns, operator class)} of its whole-table indexes whose columns all
         # use one non-default operator class (the _like indexes; get_constraints does not say either).
         self._opclass_indexes: dict[str, set[tuple]] = {}
+        self._opclass_index_names: set[str] = set()  # every index with a non-default operator class
         self._constraints_read = False
 
     @cached_property
@@ -90,6 +91,14 @@ class Catalogue:
         """PostgreSQL: table -> {(columns, operator class)} of the indexes with one non-default class."""
         self._read_constraints()
         return self._opclass_indexes
+
+    @property
+    def opclass_index_names(self) -> set[str]:
+        """PostgreSQL: indexes with a non-default operator class on some column. A _like index orders
+        by bytes for LIKE: it never stands in for the plain index on the same column (Django makes both,
+        and get_constraints does not tell them apart)."""
+        self._read_constraints()
+        return self._opclass_index_names
 
     def has_table(self, table) -> bool:
         return table in self.table_types
@@ -185,6 +194,8 @@ class Catalogue:
             "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_class i ON i.oid = ix.indexrelid "
             "WHERE pg_catalog.pg_table_is_visible(t.oid)")
         for table, name, unique, primary, partial, columns, opclasses in cursor.fetchall():
+            if any(opclasses):
+                self._opclass_index_names.add(name)
             if partial:
                 self._partial_indexes.add(name)
             elif len(opclasses) == 1 and opclasses[0] and None not in columns:

@@ -167,6 +167,17 @@ def _dropped_index(db):
         drop_index(db, name)
 
 
+def _dropped_plain_index_beside_its_like_index(db):
+    """PostgreSQL gives an indexed varchar column a second index for LIKE (``..._like``, another
+    operator class): drop only the plain one. SQLite has no _like index, so there it is the plain one."""
+    like = [n for n in index_on(db, "account_emailaddress", "email") if n.endswith("_like")]
+    assert len(like) == (1 if db.engine == "postgresql" else 0)
+    for name in index_on(db, "account_emailaddress", "email"):
+        if name not in like:
+            drop_index(db, name)
+    assert index_on(db, "account_emailaddress", "email") == like
+
+
 def _dropped_unique(db):
     drop_index(db, "unique_primary_email")  # a conditional UniqueConstraint: a partial unique index
 
@@ -221,6 +232,8 @@ DAMAGES = {
     "dropped_not_null_column_with_default": Damage(
         _dropped_column, [("dbinit.E031", "django_celery_beat_periodictask.enabled")]),
     "dropped_index": Damage(_dropped_index, [("dbinit.W026", "account_emailaddress (email)")]),
+    "dropped_plain_index_beside_its_like_index": Damage(
+        _dropped_plain_index_beside_its_like_index, [("dbinit.W026", "account_emailaddress (email)")]),
     "dropped_unique_constraint": Damage(
         _dropped_unique, [("dbinit.W027", "account_emailaddress: unique_primary_email (user_id, primary)")]),
     "dropped_foreign_key": Damage(
