@@ -116,6 +116,18 @@ def fresh_db(tmp_path):
     db.drop()
 
 
+@pytest.fixture(params=["empty", "initialised"])
+def existing_db(request, fresh_db, template_db):
+    """A database that exists, in each state a server may start on: ``empty`` (created, nothing in
+    it) or ``initialised`` (a copy of ``template_db``); ``existing_db.state`` says which."""
+    if request.param == "empty":
+        fresh_db.create_empty()
+    else:
+        fresh_db.clone_from(template_db)
+    fresh_db.state = request.param
+    return fresh_db
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory, run_templates):
     """One database initialised by initdb, copied by ``initialized_db`` (faster than initdb each time).

@@ -90,16 +90,11 @@ def test_four_failing_workers_leave_no_process_and_free_the_port(tmp_path):
 
 
 @pytest.mark.postgresql_only
-@pytest.mark.parametrize("state", ["empty", "initialised"])
-def test_eight_workers_through_pgbouncer(pgbouncer, fresh_db, template_db, state):
-    if state == "empty":
-        fresh_db.create_empty()
-    else:
-        fresh_db.clone_from(template_db)
-    err = serve_and_check(pgbouncer.via(fresh_db), workers=8, requests=16)
+def test_eight_workers_through_pgbouncer(pgbouncer, existing_db):
+    err = serve_and_check(pgbouncer.via(existing_db), workers=8, requests=16)
     assert err.count("Start-up (gunicorn, DBINIT_STARTUP=init) ready") == 1, err
-    assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
-    assert fresh_db.scalar("SELECT COUNT(*) FROM accounts_role") == 3
-    assert fresh_db.scalar("SELECT COUNT(*) FROM django_migrations") == fresh_db.scalar(
+    assert existing_db.scalar("SELECT COUNT(*) FROM accounts_user") == 1
+    assert existing_db.scalar("SELECT COUNT(*) FROM accounts_role") == 3
+    assert existing_db.scalar("SELECT COUNT(*) FROM django_migrations") == existing_db.scalar(
         "SELECT COUNT(DISTINCT (app, name)) FROM django_migrations")
-    assert fresh_db.query("SELECT host FROM dbinit_lease") == []
+    assert existing_db.query("SELECT host FROM dbinit_lease") == []

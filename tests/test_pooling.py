@@ -40,20 +40,15 @@ def run_concurrently(args, db, count=PROCESSES, env=None):
     return [(p.wait(timeout=600), *p.communicate()) for p in procs]
 
 
-@pytest.mark.parametrize("state", ["empty", "initialised"])
-def test_sixteen_initdb_through_pgbouncer(pgbouncer, fresh_db, template_db, state):
-    if state == "empty":
-        fresh_db.create_empty()
-    else:
-        fresh_db.clone_from(template_db)
-    pooled = pgbouncer.via(fresh_db)
+def test_sixteen_initdb_through_pgbouncer(pgbouncer, existing_db):
+    pooled = pgbouncer.via(existing_db)
     results = run_concurrently(["initdb", "--noinput"], pooled)
     failures = [out + err for code, out, err in results if code != 0]
     assert [code for code, _, _ in results] == [0] * PROCESSES, failures[:2]
-    if state == "empty":
+    if existing_db.state == "empty":
         assert sum("applied " in out and "migration(s)" in out for _, out, _ in results) == 1
         assert sum("created admin:" in out for _, out, _ in results) == 1
-    assert_initialised_once(fresh_db)
+    assert_initialised_once(existing_db)
     health = manage("dbhealth", db=pooled)
     assert health.returncode == 0, health.stdout + health.stderr
 

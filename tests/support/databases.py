@@ -79,6 +79,7 @@ class ScratchDatabase:
     name: str = ""  # PostgreSQL database name
     server_url: str = ""
     env: dict = field(default_factory=dict)
+    state: str = ""  # what a fixture made of it (``existing_db``: "empty" or "initialised")
 
     # --- lifecycle -----------------------------------------------------------------
     @classmethod
