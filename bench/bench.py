@@ -10,7 +10,8 @@ memory (the figure reported is the largest single child).
 
 For each comparison, A and B are run once each untimed (warm-up: the OS file
 cache, ``.pyc`` files, the server's caches), then alternately A, B, A, B, ...
-``--runs`` times each, so that noise on a busy machine hits both sides alike.
+``--runs`` times each (three times that for the comparisons marked ``fine``, whose
+sides are a few per cent apart), so that noise on a busy machine hits both sides alike.
 The report gives the median wall time of each side, the ratio of the medians
 A/B, whether it meets the target, and the peak RSS over the timed runs.
 
@@ -50,7 +51,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from comparisons import COMPARISONS, DEFAULT_POSTGRES_URL, Context
+from comparisons import COMPARISONS, DEFAULT_POSTGRES_URL, FINE_RUNS, Context
 from timer import ROOT, CommandFailed, Result, compare, log
 
 RESULTS = ROOT / "bench" / "results" / "latest.md"
@@ -83,7 +84,8 @@ def machine(pg_version: str | None, args) -> str:
     return (f"Machine: nproc {os.cpu_count()}, {platform.machine()}, Python {platform.python_version()}, "
             f"SQLite {sqlite3.sqlite_version}, PostgreSQL {pg_version or 'not used'}, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {args.runs} runs per side "
-            f"({args.concurrent_runs} for comparisons 5 and 13), medians of wall time.")
+            f"({args.runs * FINE_RUNS} for comparisons 2, 6, 7 and 8, {args.concurrent_runs} for 5 and 13), "
+            "medians of wall time.")
 
 
 def parse_args(argv=None):
@@ -125,7 +127,8 @@ def run(comparison, ctx: Context) -> Result:
     except CommandFailed as exc:
         result.fail(exc, during="set-up")
         return result
-    compare(result, side_a, side_b, args.concurrent_runs if comparison.concurrent else args.runs)
+    runs = args.concurrent_runs if comparison.concurrent else args.runs * (FINE_RUNS if comparison.fine else 1)
+    compare(result, side_a, side_b, runs)
     if comparison.report and not result.error:
         comparison.report(ctx, result)
     return result
