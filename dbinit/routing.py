@@ -104,20 +104,30 @@ def server_read_only_reason(connection) -> str | None:
 
 def read_only_reason(alias: str, *, ask_server=True) -> str | None:
     """Why dbinit must not write to ``alias``, or None; the server is asked only if it answers."""
+    if not ask_server:
+        return configured_read_only_reason(alias)
+    return read_only_answer(alias)[0]
+
+
+def read_only_answer(alias: str) -> tuple[str | None, bool]:
+    """(why dbinit must not write to ``alias`` or None, whether the server itself answered).
+
+    The server is asked only when the settings do not already say so and it can be reached.
+    """
     reason = configured_read_only_reason(alias)
-    if reason or not ask_server:
-        return reason
+    if reason:
+        return reason, False
     from . import database as db
 
     if connections[alias].vendor == "sqlite":
         path = db.sqlite_path(connections[alias].settings_dict)
         if path is not None and not path.exists():
-            return None  # connecting would create the file
+            return None, False  # connecting would create the file
     try:
         connections[alias].ensure_connection()
-        return server_read_only_reason(connections[alias])
+        return server_read_only_reason(connections[alias]), True
     except DatabaseError:
-        return None  # unreachable or missing: the command's own steps say so
+        return None, False  # unreachable or missing: the command's own steps say so
 
 
 def refusal(alias: str, command: str, reason: str) -> DbinitError:

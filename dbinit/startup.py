@@ -48,14 +48,17 @@ def run(alias=None, server="wsgi") -> None:
     start = time.perf_counter()
     for name in todo:
         began = time.perf_counter()
-        if not routing.writable(name, ask_server=True):
+        read_only, asked = routing.read_only_answer(name)
+        # The checks below reuse the server's answer instead of asking it again.
+        answer = {"server_read_only": read_only} if asked else {}
+        if read_only:
             # A replica (declared, or a read-only server): reachability and lag only.
-            what = f"reachable (read-only, {_reachable(name)})"
+            what = f"reachable (read-only, {_reachable(name, answer)})"
         elif mode == "init":
             _init(name, server)
             what = "initialised"
         else:
-            _check(name, server)
+            _check(name, server, answer)
             what = "checked"
         _completed.add(name)
         logger.info("Database %s %s in %.0f ms", name, what, (time.perf_counter() - began) * 1000)
@@ -71,7 +74,7 @@ def finished(alias=None) -> bool:
                                                                             routing.startup_aliases()))
 
 
-def _reachable(alias) -> str:
+def _reachable(alias, answer) -> str:
     """Connect to a read-only alias and measure its lag; return the lag for the result line.
 
     A lagging replica (``W074``) is logged and the server starts: its reads are stale, not
@@ -82,7 +85,7 @@ def _reachable(alias) -> str:
     from . import health
 
     report = health.run(alias, only=["connectivity", "replication"], include_config=False,
-                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT)
+                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, **answer)
     problems = report.problems("error")
     if problems:
         raise _critical(errors.C001, problems[0].id, problems[0].message, problems[0].hint)
@@ -122,7 +125,7 @@ def _init(alias, server):
 BLOCKING_WARNINGS = {errors.W020.id, errors.W024.id, errors.W029.id}
 
 
-def _check(alias, server):
+def _check(alias, server, answer):
     from django.db import connections
 
     from . import health
@@ -135,7 +138,7 @@ def _check(alias, server):
     # database that is still starting.
     report = health.run(alias, only=["migrations", "schema", "seed"], include_config=False,
                         connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True,
-                        trust_fingerprint=True)
+                        trust_fingerprint=True, **answer)
     for name in ("connectivity", "migrations", "schema", "seed"):
         findings = [f for f in report.findings if f.check == name]
         blocking = [f for f in findings if f.level_number >= 40 or f.id in BLOCKING_WARNINGS]

@@ -128,6 +128,9 @@ def test_the_verified_startup_check_reads_tables_and_columns_but_no_constraint(i
     # Connecting, the stored fingerprint, one read of tables with their columns, the seed lookups:
     # a fixed number of statements, whatever the number of tables or migrations.
     assert len(found["queries"]) <= 12, found["queries"]
+    # Whether the server is read-only (a standby) is asked once, not again by the connectivity check.
+    asked = [q for q in found["queries"] if "default_transaction_read_only" in q or "PRAGMA query_only" in q]
+    assert len(asked) == 1, found["queries"]
 
 
 def test_a_noop_initdb_reads_no_constraint_and_no_migration_module(initialized_db):
