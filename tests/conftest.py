@@ -204,7 +204,7 @@ def thirdparty_template(tmp_path_factory):
     Made once per session (migrating takes 20 to 60 s) and copied per test by ``thirdparty_db``.
     """
     db = ScratchDatabase.new(ENGINE, tmp_path_factory.mktemp("thirdparty"))
-    db.env = dict(THIRDPARTY_ENV)
+    db.env.update(THIRDPARTY_ENV)
     result = manage("initdb", "--noinput", db=db, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = python("tests/probes/thirdparty_rows.py", db=db, env={"AISECRETARY_ENV": "testing"})
@@ -217,7 +217,7 @@ def thirdparty_template(tmp_path_factory):
 def thirdparty_db(thirdparty_template, tmp_path):
     """A fresh copy of the third-party template database (run manage.py on it with its own ``env``)."""
     for db in _copy_of(thirdparty_template, tmp_path):
-        db.env = dict(THIRDPARTY_ENV)
+        db.env.update(THIRDPARTY_ENV)
         yield db
 @pytest.fixture(scope="session", params=["transaction", "session"])
 def pgbouncer(request):

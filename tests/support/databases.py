@@ -92,11 +92,18 @@ class ScratchDatabase:
     @classmethod
     def new(cls, engine: str, tmp_path: Path, *, server_url: str | None = None,
             prefix: str = "dbinit_t_") -> ScratchDatabase:
-        """A database that does not exist yet: ``tmp_path/data/db.sqlite3``, or a random name."""
+        """A database that does not exist yet: ``tmp_path/data/db.sqlite3``, or a random name.
+
+        A PostgreSQL one's backups (resetdb's pg_dump) go to ``tmp_path/backups``, not to the
+        project's ``var/backups``, where a test run would leave them (SQLite's already go beside
+        the file).
+        """
         if engine == "sqlite":
             path = tmp_path / "data" / "db.sqlite3"
             return cls(engine, f"sqlite:///{path}", path=path)
-        return cls.named(f"{prefix}{uuid.uuid4().hex[:12]}", server_url)
+        db = cls.named(f"{prefix}{uuid.uuid4().hex[:12]}", server_url)
+        db.env["DBINIT_BACKUP_DIR"] = str(tmp_path / "backups")
+        return db
 
     def exists(self) -> bool:
         if self.engine == "sqlite":
