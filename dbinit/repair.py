@@ -158,36 +158,34 @@ def plan(report: health.HealthReport, *, prune=False) -> tuple[list[Action], lis
 def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=()) -> RepairResult:
     """Check, plan, (unless ``dry_run``) repair, and check again.
 
+    ``confirm(actions)``: asked before the planned actions are carried out (None: not asked).
+
     ``record``: migrations (``APP.NAME``) a person checked and wants recorded as applied
     before anything else (lost records whose effect dbinit cannot see, W029).
     """
     _checkpoint_sqlite(alias)
+    # A replica is checked like any database, and never written (the server is asked once).
+    read_only = routing.read_only_reason(alias) if alias in settings.DATABASES else None
     taken = None
-    if record and not dry_run and not (alias in settings.DATABASES and routing.read_only_reason(alias)):
+    if record and not dry_run and not read_only:
         from .verification import checked_migrations, label, record_checked
 
         keys = checked_migrations(connections[alias], record)  # E035 before anything is written
-        if confirm is not None:
-            # The records are written before the check that plans the rest: asked for on their own.
-            asked = RepairResult(before=None, actions=[Action(
-                "record_checked_migrations", errors.W029.id,
-                f"record {', '.join(label(k) for k in keys)} as applied (you checked the effect; nothing runs)")])
-            if not confirm(asked):
-                raise DbinitError(errors.E071, command="dbrepair", expected="y")
+        # The records are written before the check that plans the rest: asked for on their own.
+        _confirm(confirm, [Action("record_checked_migrations", errors.W029.id,
+                                  f"record {', '.join(label(k) for k in keys)} as applied "
+                                  "(you checked the effect; nothing runs)")])
         taken = _backup(connections[alias])  # every write comes after the backup
         record_checked(connections[alias], keys)
     before = health.run(alias, connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True)
     actions, manual, refused = plan(before, prune=prune)
-    # A replica is checked like any database, and never written.
-    read_only = routing.read_only_reason(alias) if alias in settings.DATABASES else None
     if read_only:
         actions, refused = [], routing.refusal(alias, "dbrepair", read_only)
     result = RepairResult(before=before, actions=actions, manual=manual, dry_run=dry_run, refused=refused,
                           backup=taken)
     if refused or dry_run or not actions:
         return result
-    if confirm is not None and not confirm(result):
-        raise DbinitError(errors.E071, command="dbrepair", expected="y")
+    _confirm(confirm, result.actions)
     connection = connections[alias]
     result.backup = result.backup or _backup(connection)
     carry_out(RepairContext(connection, result))
@@ -199,6 +197,12 @@ def repair(alias="default", *, dry_run=False, prune=False, confirm=None, record=
         # The full check just verified the migration set (the repair's migrate made dbinit forget it).
         fingerprint.remember(connection)
     return result
+
+
+def _confirm(confirm, actions: list[Action]) -> None:
+    """Ask ``confirm(actions)`` (None: do not ask); E071 unless the answer is yes."""
+    if confirm is not None and not confirm(actions):
+        raise DbinitError(errors.E071, command="dbrepair", expected="y")
 
 
 def _backup(connection) -> Path | None:

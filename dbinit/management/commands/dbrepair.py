@@ -86,18 +86,18 @@ class Command(DbinitCommand):
         if answer.strip() != str(name):
             self.fail(DbinitError(errors.E071, command="dbrepair", expected=f"type {name}"))
 
-    def confirm(self, result):
-        self.render_plan(result)
+    def confirm(self, actions):
+        self.render_plan(actions)
         answer = self.answer("Carry out these repairs? [y/N] ", "dbrepair", "y")
         self.plan_shown = True
         return answer.strip().lower() in ("y", "yes")
 
-    def render_plan(self, result):
-        if not result.actions:
+    def render_plan(self, actions):
+        if not actions:
             self.stdout.write("Nothing to repair automatically.")
             return
         self.stdout.write(self.style.MIGRATE_HEADING("Plan:"))
-        for action in result.actions:
+        for action in actions:
             self.stdout.write(f"  - [{action.finding}] {action.kind}: {action.description}")
 
     def render(self, result):
@@ -105,7 +105,7 @@ class Command(DbinitCommand):
             self.stdout.write(self.style.ERROR(f"Refusing to repair: {result.refused.code} {result.refused.message}"))
             return
         if not getattr(self, "plan_shown", False):
-            self.render_plan(result)
+            self.render_plan(result.actions)
         if result.backup:
             self.stdout.write(f"Backup written to {result.backup}")
         if not result.dry_run:
