@@ -241,6 +241,14 @@ class DriftReport:
         return [describe(f) for f in self.missing[kind]]
 
 
+def installed_models(connection) -> list:
+    """The installed models this database holds, as it must hold them once the migration set is the
+    one applied (just migrated, or as last verified): no migration graph is needed to list them."""
+    from django.apps import apps
+
+    return list(Expectation(connection).models(apps))
+
+
 def compare(connection, models, catalogue: Catalogue | None = None, raw_sql_models=frozenset(),
             kinds=KINDS) -> DriftReport:
     """Compare rendered ``models`` with the database: one pass, each table introspected once.

@@ -417,7 +417,7 @@ DRIFT_FINDINGS = {
 
 def check_schema(ctx: HealthContext) -> list[Finding]:
     """The database against the state of the applied migrations (every app, pending or not)."""
-    from .drift import STRUCTURAL, Expectation, compare, describe, raw_sql_models
+    from .drift import STRUCTURAL, Expectation, compare, describe, installed_models, raw_sql_models
 
     name = "schema"
     if ctx.verified:
@@ -425,10 +425,8 @@ def check_schema(ctx: HealthContext) -> list[Finding]:
         # models are the applied state and no migration graph is loaded (start-up, readiness).
         # Only tables and columns are judged on this path; dbhealth compares every index and
         # constraint against the state the graph builds.
-        from django.apps import apps as installed
-
         raw, kinds = frozenset(), STRUCTURAL
-        models = list(Expectation(ctx.connection, raw).models(installed))
+        models = installed_models(ctx.connection)
     else:
         state, _ = ctx.applied_state
         loader = ctx.executor.loader
