@@ -57,6 +57,9 @@ DEFAULT_POSTGRES_URL = DEFAULT_TEST_POSTGRES_URL
 
 # The project plus tests/apps/manyapp: about 230 migrations, a history of realistic length.
 MANY = {"DJANGO_SETTINGS_MODULE": "tests.settings.many"}
+# The project plus real third-party apps (wagtail, allauth, django-celery-beat, django-oauth-toolkit,
+# ...): about 290 migrations written by hand, each costing what a real project's migration costs.
+THIRDPARTY = {"DJANGO_SETTINGS_MODULE": "tests.settings.thirdparty"}
 WSGI_IMPORT = [sys.executable, "-c", "import aisecretary.wsgi"]  # what a gunicorn worker does at boot
 # tests/probes/ scripts import the project: run as scripts, they need its root on sys.path.
 PROBE_ENV = {"PYTHONPATH": str(ROOT)}
@@ -383,12 +386,15 @@ def wsgi_check_vs_off(extra_env: dict):
     return sides
 
 
-def template_vs_migrate_sqlite(ctx: Context, result: Result) -> Sides:
-    on = {**MANY, **ctx.templates, "DBINIT_TEMPLATES": "on"}
-    log("  building the template (one untimed initdb)")
-    side = ctx.sqlite_side(ctx.sqlite_path, [manage("initdb", "--noinput")], **on)
-    side()
-    return side, ctx.sqlite_side(ctx.sqlite_path, [manage("migrate")], **MANY)
+def template_vs_migrate_sqlite(settings: dict):
+    """initdb on a missing SQLite file from a template (built once, untimed) vs migrate."""
+    def sides(ctx: Context, result: Result) -> Sides:
+        on = {**settings, **ctx.templates, "DBINIT_TEMPLATES": "on"}
+        log("  building the template (one untimed initdb)")
+        side = ctx.sqlite_side(ctx.sqlite_path, [manage("initdb", "--noinput")], **on)
+        side()
+        return side, ctx.sqlite_side(ctx.sqlite_path, [manage("migrate")], **settings)
+    return sides
 
 
 def no_template_vs_by_hand_sqlite(ctx: Context, result: Result) -> Sides:
@@ -401,24 +407,27 @@ def no_template_vs_by_hand_sqlite(ctx: Context, result: Result) -> Sides:
     return a, b
 
 
-def template_vs_migrate_postgres(ctx: Context, result: Result) -> Sides:
-    on = {**MANY, **ctx.templates, "DBINIT_TEMPLATES": "on"}
+def template_vs_migrate_postgres(settings: dict):
+    """initdb on a missing PostgreSQL database from a template (built once, untimed) vs migrate."""
+    def sides(ctx: Context, result: Result) -> Sides:
+        on = {**settings, **ctx.templates, "DBINIT_TEMPLATES": "on"}
 
-    def missing(cmds, env, create=False):
-        def side():
-            db = ctx.pg_new()
-            if create:  # plain migrate needs the database to exist: made outside the timing
-                db.create_empty()
-            try:
-                return timed(cmds, child_env(db.url, **env))
-            finally:
-                ctx.pg_drop(db)
-        return side
+        def missing(cmds, env, create=False):
+            def side():
+                db = ctx.pg_new()
+                if create:  # plain migrate needs the database to exist: made outside the timing
+                    db.create_empty()
+                try:
+                    return timed(cmds, child_env(db.url, **env))
+                finally:
+                    ctx.pg_drop(db)
+            return side
 
-    log("  building the template (one untimed initdb)")
-    a = missing([manage("initdb", "--noinput")], on)
-    a()
-    return a, missing([manage("migrate")], MANY, create=True)
+        log("  building the template (one untimed initdb)")
+        a = missing([manage("initdb", "--noinput")], on)
+        a()
+        return a, missing([manage("migrate")], settings, create=True)
+    return sides
 
 
 # --- 12: /health/ under a burst, production gunicorn ----------------------------------------------
@@ -626,7 +635,6 @@ def sqlite_writers_report(ctx: Context, result: Result):
 
 
 # --- 15: dbhealth with third-party apps ----------------------------------------------------------
-THIRDPARTY = {"DJANGO_SETTINGS_MODULE": "tests.settings.thirdparty"}
 THIRDPARTY_ROWS = [sys.executable, "tests/probes/thirdparty_rows.py"]  # as tests/conftest.py's template
 
 
@@ -679,11 +687,11 @@ COMPARISONS = [
     Comparison("8", "WSGI worker import, DBINIT_STARTUP=check vs off, ~230 migrations (PostgreSQL)", 1.05,
                wsgi_check_vs_off(MANY), needs_postgres=True, fine=True),
     Comparison("9", "initdb on a missing SQLite file from a template vs migrate, ~230 migrations", 0.15,
-               template_vs_migrate_sqlite),
+               template_vs_migrate_sqlite(MANY)),
     Comparison("10", "initdb on a missing SQLite file without template vs migrate + createsuperuser + check, "
                "~230 migrations", 0.85, no_template_vs_by_hand_sqlite),
     Comparison("11", "initdb on a missing PostgreSQL database from a template vs migrate, ~230 migrations", 0.15,
-               template_vs_migrate_postgres, needs_postgres=True),
+               template_vs_migrate_postgres(MANY), needs_postgres=True),
     Comparison("12", f"{BURST} GET /health/ vs {BURST} GET /admin/login/ at once, gunicorn -w {GUNICORN_WORKERS}, "
                "production settings (SQLite)", 2.0, health_burst_gunicorn),
     Comparison("13", f"{POOLED_PROCESSES} concurrent initdb on one empty PostgreSQL database through PgBouncer "
@@ -695,4 +703,8 @@ COMPARISONS = [
                report=sqlite_writers_report),
     Comparison("15", "dbhealth vs check --database default, third-party apps (initialised SQLite)", 1.3,
                dbhealth_thirdparty_sqlite),
+    Comparison("16", "initdb on a missing SQLite file from a template vs migrate, third-party apps "
+               "(~290 migrations)", 0.15, template_vs_migrate_sqlite(THIRDPARTY)),
+    Comparison("17", "initdb on a missing PostgreSQL database from a template vs migrate, third-party apps "
+               "(~290 migrations)", 0.15, template_vs_migrate_postgres(THIRDPARTY), needs_postgres=True),
 ]
