@@ -13,7 +13,10 @@ cache, ``.pyc`` files, the server's caches), then alternately A, B, A, B, ...
 ``--runs`` times each (three times that for the comparisons marked ``fine``, whose
 sides are a few per cent apart), so that noise on a busy machine hits both sides alike.
 The report gives the median wall time of each side, the ratio of the medians
-A/B, whether it meets the target, and the peak RSS over the timed runs.
+A/B, the paired ratio (the median of A_i/B_i over the back-to-back runs: a shared
+VM's speed drifts over minutes, and a pair shares the moment's speed), whether the
+target is met (judged on the paired ratio for the ``fine`` comparisons, on the ratio
+of the medians for the others), and the peak RSS over the timed runs.
 
 Every run gets a fresh database prepared outside the timed region: a new
 folder for a missing SQLite file, a copy of an initialised SQLite template, or
@@ -58,7 +61,7 @@ RESULTS = ROOT / "bench" / "results" / "latest.md"
 
 
 # --- report ------------------------------------------------------------------------------
-COLUMNS = ["comparison", "A median (s)", "B median (s)", "ratio", "target", "met",
+COLUMNS = ["comparison", "A median (s)", "B median (s)", "ratio", "paired", "target", "met",
            "A peak RSS (MiB)", "B peak RSS (MiB)"]
 
 
@@ -69,11 +72,12 @@ def table(results: list[Result]) -> str:
     rows = []
     for r in results:
         if r.error:
-            rows.append([f"{r.key}. {r.title}", "", "", "", r.target_text, r.error.split(":")[0], "", ""])
+            rows.append([f"{r.key}. {r.title}", "", "", "", "", r.target_text, r.error.split(":")[0], "", ""])
             continue
         title = f"{r.key}. {r.title}" + (f" [{r.detail}]" if r.detail else "")
         rows.append([title, fmt(r.median(r.a), ".3f"), fmt(r.median(r.b), ".3f"),
-                     fmt(r.ratio, ".2f"), r.target_text, "yes" if r.met else "no",
+                     fmt(r.ratio, ".2f"), fmt(r.paired, ".2f") + (" (judged)" if r.by_pairs else ""),
+                     r.target_text, "yes" if r.met else "no",
                      fmt(r.peak(r.a), ".1f"), fmt(r.peak(r.b), ".1f")])
     widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
@@ -85,7 +89,8 @@ def machine(pg_version: str | None, args) -> str:
             f"SQLite {sqlite3.sqlite_version}, PostgreSQL {pg_version or 'not used'}, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {args.runs} runs per side "
             f"({args.runs * FINE_RUNS} for comparisons 2, 6, 7 and 8, {args.concurrent_runs} for 5 and 13), "
-            "medians of wall time.")
+            "medians of wall time; \"paired\": the median of A_i/B_i over back-to-back runs, the figure "
+            "judged for comparisons 2, 6, 7 and 8.")
 
 
 def parse_args(argv=None):
@@ -121,6 +126,7 @@ def run(comparison, ctx: Context) -> Result:
     """One row of the table: its sides (set-up failures recorded), its timed runs, its notes."""
     args = ctx.args
     result = comparison.result(args)
+    result.by_pairs = comparison.fine
     log(f"\n[{result.key}] {result.title}")
     try:
         side_a, side_b = comparison.sides(ctx, result)

@@ -157,6 +157,8 @@ class Result:
     detail: str = ""  # shown after the title in the table (e.g. comparison 14's locked counts)
     tallies: dict = field(default_factory=dict)  # a comparison's own per-run figures, for its report
     notes: list[str] = field(default_factory=list)
+    # Judged by the median of the paired ratios (sides a few per cent apart; see ``paired``).
+    by_pairs: bool = False
 
     def median(self, side):
         return statistics.median(t.wall for t in side) if side else None
@@ -170,12 +172,28 @@ class Result:
         return a / b if a is not None and b else None
 
     @property
+    def paired(self):
+        """The median of A_i / B_i over the back-to-back runs (A then B, a second or so apart).
+
+        The machine's speed drifts over minutes (a shared VM), which moves both medians; a pair
+        shares the machine's state of the moment, so the paired ratio keeps a difference of a few
+        per cent that the ratio of medians loses in that drift.
+        """
+        pairs = [a.wall / b.wall for a, b in zip(self.a, self.b, strict=False) if b.wall]
+        return statistics.median(pairs) if pairs else None
+
+    @property
+    def judged(self):
+        """The figure held against the target."""
+        return self.paired if self.by_pairs else self.ratio
+
+    @property
     def met(self):
-        if self.error or self.ratio is None:
+        if self.error or self.judged is None:
             return None
         if self.target is None:
             return not self.problems
-        return self.ratio <= self.target and not self.problems
+        return self.judged <= self.target and not self.problems
 
     def fail(self, exc: CommandFailed, during=""):
         """Record a failed command: no figures, its output's tail in the notes."""
@@ -202,7 +220,8 @@ def compare(result: Result, side_a, side_b, runs: int) -> Result:
     spread = lambda side: f"{min(t.wall for t in side):.3f}-{max(t.wall for t in side):.3f}"  # noqa: E731
     log(f"  median A {result.median(result.a):.3f} s (range {spread(result.a)}), "
         f"B {result.median(result.b):.3f} s (range {spread(result.b)}), "
-        f"ratio {result.ratio:.2f} (target {result.target_text})")
+        f"ratio {result.ratio:.2f}, paired {result.paired:.2f}"
+        f"{' (judged)' if result.by_pairs else ''} (target {result.target_text})")
     return result
 
 
