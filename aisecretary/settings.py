@@ -112,6 +112,9 @@ DBINIT_TEMPLATES = conf.parse_choice(
 )
 DBINIT_TEMPLATE_DIR = env.str("DBINIT_TEMPLATE_DIR", default="") or str(BASE_DIR / "var" / "templates")
 DBINIT_TEMPLATE_PREFIX = env.str("DBINIT_TEMPLATE_PREFIX", default="dbinit_template_")
+# How many migration sets' templates to keep per engine, alias and schema settings (the current one
+# included): building a new one removes older ones beyond it. 0 keeps every one.
+DBINIT_TEMPLATE_KEEP = conf.parse_count("DBINIT_TEMPLATE_KEEP", env.str("DBINIT_TEMPLATE_KEEP", default=None), 3)
 # The committed snapshots (manage.py dbsnapshot), one SQL file per engine.
 DBINIT_SNAPSHOT_DIR = env.str("DBINIT_SNAPSHOT_DIR", default="") or str(BASE_DIR / "snapshots")
 

@@ -97,6 +97,7 @@ class TemplateUse:
     seeded: bool = False  # the template held initdb's seed (the admin and role groups) as well
     snapshot: str = ""  # ... by loading this committed snapshot instead of migrating
     ignored: list[DbinitError] = field(default_factory=list)  # I017/I018: found, not used, why
+    removed: list[str] = field(default_factory=list)  # older migration sets' templates removed (DBINIT_TEMPLATE_KEEP)
 
     @property
     def used(self) -> bool:
@@ -108,8 +109,11 @@ class TemplateUse:
             parts.append(("from a new template " if self.built else "from template ") + self.source
                          + (f" (loaded from snapshot {self.snapshot})" if self.snapshot else ""))
         parts += [f"{e.code} {e.message}" for e in self.ignored]
+        if self.removed:
+            parts.append(f"removed {len(self.removed)} template(s) of older migration sets (DBINIT_TEMPLATE_KEEP)")
         return "; ".join(parts)
 
     def as_dict(self) -> dict:
         return {"template": self.source or None, "template_built": self.built, "template_seeded": self.seeded,
-                "snapshot": self.snapshot or None, "templates_ignored": [e.as_dict() for e in self.ignored]}
+                "snapshot": self.snapshot or None, "templates_ignored": [e.as_dict() for e in self.ignored],
+                "templates_removed": list(self.removed)}

@@ -22,6 +22,10 @@ database is fast. The copy ends exactly where ``migrate`` ends: same tables,
 columns, indexes, constraints, sequences, ``django_migrations`` rows, content
 types, permissions and reference rows (tests/test_templates.py compares them).
 
+A bounded number: building a template removes the templates of older migration sets of the same
+engine, alias and schema settings beyond the ``DBINIT_TEMPLATE_KEEP`` most recently built (see
+:func:`outdated`); only what dbinit names is ever removed.
+
 Seeded templates: outside production, when initdb seeds the admin with the
 well-known development password (``admin123``, public anyway), a second
 template holds the base template plus initdb's seed (the admin with its
@@ -40,7 +44,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
+import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
@@ -305,6 +311,8 @@ def restore_sqlite(connection, target: Path, seed: Seed | None = None) -> Templa
             except (DbinitError, DatabaseError, sqlite3.Error, OSError) as exc:
                 logger.info("Seeded template %s not built (%s); seeding after the copy", seeded, exc)
                 seeded = None
+    if use.built:
+        _prune_sqlite(fp, use)
     if seeded:
         template = seeded
     connection.close()  # the target must not be open while it appears
@@ -369,7 +377,8 @@ def scratch_postgres_database(connection, fp, use: TemplateUse | None = None, fr
         yield name
         if keep_as:
             with maintenance_cursor(connection) as cursor:
-                stamp = {"digest": fp.digest, **fp.parts, "format": FORMAT, **({"seed": seed.key} if seed else {})}
+                stamp = {"digest": fp.digest, **fp.parts, "format": FORMAT, "built": round(time.time(), 3),
+                         **({"seed": seed.key} if seed else {})}
                 cursor.execute(f"COMMENT ON DATABASE {qn(name)} IS %s", [json.dumps(stamp)])
                 # No session may hold a template open (it would block every clone): none is allowed.
                 cursor.execute(f"ALTER DATABASE {qn(name)} ALLOW_CONNECTIONS false")
@@ -428,6 +437,8 @@ def _postgres_template(connection, seed: Seed | None = None) -> tuple[str | None
                         raise
                     logger.info("Seeded template not built (%s); seeding after the copy", exc)
                     template = _ensure_postgres_template(connection, cursor, fp, use)
+                if use.built:
+                    _prune_postgres(connection, cursor, fp, use)
             finally:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])
             return template, use
@@ -452,6 +463,84 @@ def create_postgres_database(alias="default", seed: Seed | None = None) -> tuple
     else:
         use.seeded = False
     return created, use
+
+
+# --- older migration sets' templates -----------------------------------------------------
+# What dbinit names its templates (nothing else in the folder or on the server is ever removed).
+SQLITE_NAME = re.compile(r"[0-9a-f]{32}-f[0-9]+(-seed-[0-9a-f]+)?\.sqlite3")
+POSTGRES_NAME = r"[0-9a-f]{24}(_seed_[0-9a-f]+)?"  # after DBINIT_TEMPLATE_PREFIX
+
+
+def _lineage(parts: dict) -> tuple:
+    """What makes templates stand in for one another over time: the same engine, alias and schema
+    settings. Another migration set or Django version of them is older history; anything else (another
+    alias, other settings, another project sharing the place) is left alone."""
+    return parts.get("engine"), parts.get("alias"), parts.get("settings")
+
+
+def outdated(found: list[tuple[object, dict, float]], fp) -> list:
+    """Of ``found`` (a place's templates: what names it, its stamp, when it was built), the ones to
+    remove now that ``fp``'s was built: those of ``fp``'s lineage whose migration set is not among the
+    ``DBINIT_TEMPLATE_KEEP`` newest (``fp``'s own counted first and always kept; 0 keeps every one)."""
+    keep = settings.DBINIT_TEMPLATE_KEEP
+    if not keep:
+        return []
+    newest: dict[str, float] = {}  # digest -> when its newest template was built
+    for _, stamp, built in found:
+        digest = stamp.get("digest")
+        if digest and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):
+            newest[digest] = max(built, newest.get(digest, built))
+    removed = set(sorted(newest, key=newest.__getitem__, reverse=True)[keep - 1:])
+    return [what for what, stamp, _ in found if stamp.get("digest") in removed]
+
+
+def _prune_sqlite(fp, use: TemplateUse) -> None:
+    """Remove the template files of ``fp``'s lineage beyond the kept migration sets (by file time)."""
+    found = []
+    for path in template_dir().glob("*.sqlite3"):
+        if not SQLITE_NAME.fullmatch(path.name):
+            continue
+        try:
+            stamp, built = read_sqlite_stamp(path), path.stat().st_mtime
+        except (sqlite3.DatabaseError, ValueError, OSError):
+            continue  # unreadable: judged, and replaced, when its own migration set comes back
+        if isinstance(stamp, dict):
+            found.append((path, stamp, built))
+    for path in outdated(found, fp):
+        try:
+            path.unlink()  # a process copying from it keeps reading its open file
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            logger.info("Template %s not removed (%s)", path, exc)
+            continue
+        use.removed.append(str(path))
+
+
+def _prune_postgres(connection, cursor, fp, use: TemplateUse) -> None:
+    """Drop the template databases of ``fp``'s lineage beyond the kept migration sets (by their stamp's
+    build time; an older dbinit's stamp has none and counts as oldest). Call holding BUILD_LOCK_KEY."""
+    qn = connection.ops.quote_name
+    prefix = settings.DBINIT_TEMPLATE_PREFIX
+    name = re.compile(re.escape(prefix) + POSTGRES_NAME)
+    cursor.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                   "WHERE starts_with(datname, %s) AND NOT datallowconn", [prefix])
+    found = []
+    for datname, comment in cursor.fetchall():
+        try:
+            stamp = json.loads(comment or "")
+        except ValueError:
+            continue
+        if name.fullmatch(datname) and isinstance(stamp, dict):
+            found.append((datname, stamp, float(stamp.get("built") or 0)))
+    for datname in outdated(found, fp):
+        try:
+            # No FORCE: nobody can connect to a template; a clone still copying it is waited for.
+            cursor.execute(f"DROP DATABASE IF EXISTS {qn(datname)}")
+        except DatabaseError as exc:
+            logger.info("Template %s not dropped (%s)", datname, exc)
+            continue
+        use.removed.append(datname)
 
 
 # --- test databases ----------------------------------------------------------------------

@@ -60,6 +60,8 @@ def test_malformed_database_urls(url, code):
     ("DBINIT_LOCK_TIMEOUT", "0", "dbinit.E005"),
     ("DBINIT_REPLICA_MAX_LAG", "-1", "dbinit.E005"),
     ("DBINIT_REPLICA_MAX_LAG", "604801", "dbinit.E005"),  # more than a week
+    ("DBINIT_TEMPLATE_KEEP", "-1", "dbinit.E005"),
+    ("DBINIT_TEMPLATE_KEEP", "three", "dbinit.E005"),
 ])
 def test_bad_setting_values(variable, value, code):
     proc = initdb({variable: value})

@@ -2,7 +2,12 @@
 (stale, from another Django version, without a readable stamp, damaged) detected, ignored and replaced
 while the normal path runs. initdb's seed with the well-known password comes with a seeded template."""
 
+import hashlib
 import json
+import os
+import shutil
+import time
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +282,92 @@ def test_resetdb_makes_the_new_database_from_the_template(engine, tmp_path, temp
     finally:
         first.drop()
         db.drop()
+
+
+# --- older migration sets' templates (DBINIT_TEMPLATE_KEEP) ------------------------------------------
+OLDER = {"old1": 3000, "old2": 2000, "old3": 1000}  # a migration set of this lineage -> built this long ago (s)
+
+
+def current_templates(engine, templates, start) -> list[tuple[str, dict | None]]:
+    """(name, stamp) of this test's templates whose name (after the prefix) starts with ``start``."""
+    if engine == "sqlite":
+        found = []
+        for path in sorted(Path(templates["DBINIT_TEMPLATE_DIR"]).glob(start + "*.sqlite3")):
+            db = ScratchDatabase("sqlite", f"sqlite:///{path}", path=path)
+            found.append((path.name, json.loads(db.scalar(f"SELECT value FROM dbinit_metadata WHERE key = '{KEY}'"))))
+        return found
+    return [(name, json.loads(comment)) for name, comment in server_query(
+        postgres_server_url(), "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                               "WHERE starts_with(datname, %s) ORDER BY 1",
+        [templates["DBINIT_TEMPLATE_PREFIX"] + start])]
+
+
+KEY = "migration_fingerprint"
+
+
+def add_older_set(engine, templates, start, tag, seconds_ago, changes=None, name=None) -> list[str]:
+    """Copy the templates named ``start``... (the current migration set's base and seeded ones) as the
+    templates of another migration set built ``seconds_ago``: a made-up digest in the stamp (and
+    ``changes``), named as dbinit would name them (or only the first, as ``name``). Returns the new names."""
+    digest = hashlib.sha256(tag.encode()).hexdigest()
+    built = time.time() - seconds_ago
+    folder, prefix = Path(templates["DBINIT_TEMPLATE_DIR"]), templates["DBINIT_TEMPLATE_PREFIX"]
+    made = []
+    for current, stamp in current_templates(engine, templates, start)[:1 if name else None]:
+        stamp = json.dumps({**stamp, "digest": digest, "migrations": digest, "built": built, **(changes or {})})
+        if engine == "sqlite":
+            target = folder / (name or digest[:32] + current[32:])
+            shutil.copyfile(folder / current, target)
+            ScratchDatabase("sqlite", f"sqlite:///{target}", path=target).execute(
+                f"UPDATE dbinit_metadata SET value = '{stamp}' WHERE key = '{KEY}'")
+            os.utime(target, (built, built))  # SQLite: the file's time is when it was built
+            made.append(target.name)
+            continue
+        target = name or prefix + digest[:24] + current[len(prefix) + 24:]
+        server = postgres_server_url()
+        server_query(server, f'CREATE DATABASE "{target}" TEMPLATE "{current}"')
+        server_query(server, f"COMMENT ON DATABASE \"{target}\" IS '{stamp}'")
+        server_query(server, f'ALTER DATABASE "{target}" ALLOW_CONNECTIONS false')
+        made.append(target)
+    return made
+
+
+def remove_templates(engine, templates, names):
+    for name in names:
+        if engine == "sqlite":
+            (Path(templates["DBINIT_TEMPLATE_DIR"]) / name).unlink()
+        else:
+            server_query(postgres_server_url(), f'DROP DATABASE "{name}"')
+
+
+@pytest.mark.parametrize("keep", ["2", "0"])
+def test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE_KEEP(engine, tmp_path, templates,
+                                                                                    keep):
+    """A new migration set's template removes the templates of the same engine, alias and schema settings
+    whose migration sets are not among the DBINIT_TEMPLATE_KEEP newest (the new one counted); another
+    alias's templates, and anything dbinit did not name, are left alone. 0 keeps every one."""
+    env = {**templates, "DBINIT_TEMPLATE_KEEP": keep}
+    first, second = new_db(engine, tmp_path, "first"), new_db(engine, tmp_path, "second")
+    try:
+        initdb(first, env)
+        current = template_names(engine, templates)
+        assert len(current) == 2  # the base template and the seeded one
+        start = current[0][len("" if engine == "sqlite" else templates["DBINIT_TEMPLATE_PREFIX"]):][:8]
+        older = {tag: add_older_set(engine, templates, start, tag, ago) for tag, ago in OLDER.items()}
+        other_alias = add_older_set(engine, templates, start, "other-alias", 5000, {"alias": "replica"})
+        by_hand = add_older_set(engine, templates, start, "by-hand", 9000, name="kept-by-hand.sqlite3"
+                                if engine == "sqlite" else templates["DBINIT_TEMPLATE_PREFIX"] + "by_hand")
+        assert all(len(names) == 2 for names in [*older.values(), other_alias]) and len(by_hand) == 1
+        remove_templates(engine, templates, current)  # the next initdb builds the current set's again
+
+        result = initdb(second, env)
+        detail = result["database"]["detail"]
+        assert detail["template_built"] is True and detail["template_seeded"] is True
+        removed = older["old1"] + older["old2"] if keep == "2" else []
+        assert sorted(Path(p).name for p in detail["templates_removed"]) == sorted(removed)
+        assert template_names(engine, templates) == sorted(
+            set(current + [n for names in older.values() for n in names] + other_alias + by_hand) - set(removed))
+        assert objects(second) == objects(first) and rows(second) == rows(first)
+    finally:
+        first.drop()
+        second.drop()

@@ -192,6 +192,13 @@ MUTATIONS = [
         ("tests/test_health.py::test_pending_migrations_are_a_warning",),
     ),
     Mutation(
+        "only the templates of the same engine, alias and schema settings are removed as older history",
+        "dbinit/templates.py",
+        "if digest and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):",
+        "if digest and digest != fp.digest:",
+        ("tests/test_templates.py::test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE_KEEP",),
+    ),
+    Mutation(
         "files are private (database, lock file and backups readable by their owner only)",
         "dbinit/private.py",
         "FILE_MODE = 0o600",
