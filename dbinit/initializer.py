@@ -253,13 +253,13 @@ class Initializer:
             step.status, step.summary = SKIPPED, "nothing to do (migration set as last verified)"
             return
         from . import migrations_state
-        from .locking import initialization_lock
+        from .locking import held_by_another_process, initialization_lock
 
         # Double-checked locking: an initialised database costs no lock, so many workers starting at
         # once do not queue behind each other for nothing. No plan (and no migration graph) first when
         # there is work anyway: a database this run found missing, or a lock another process holds,
         # whose holder's work this run then waits for (the fingerprint says when it is done).
-        if not self.database_missing and not self._held_by_another():
+        if not self.database_missing and not held_by_another_process(self.connection):
             from django.db.migrations.executor import MigrationExecutor
 
             self.executor = MigrationExecutor(self.connection)
@@ -397,13 +397,6 @@ class Initializer:
             return True
         self.fingerprint = None
         return False
-
-    def _held_by_another(self) -> bool:
-        """Another live process holds the initialisation lock of this database (one cheap read)."""
-        from .locking import current_holder
-
-        holder = current_holder(self.connection)
-        return holder is not None and not holder.expired
 
     def _template_seed(self) -> templates.Seed | None:
         """The seed a seeded template may hold for this run (None: the base template, seeded as usual)."""

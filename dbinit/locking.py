@@ -453,3 +453,10 @@ def current_holder(connection) -> Holder | None:
         return lease_holder(connection)
     path = lock_file_for(connection)
     return None if path is None else file_lock_holder(path)
+
+
+def held_by_another_process(connection) -> bool:
+    """Whether a live process holds the initialisation lock right now (one read; an expired lease is
+    nobody's: the next taker takes it over)."""
+    holder = current_holder(connection)
+    return holder is not None and not holder.expired

@@ -75,7 +75,7 @@ MUTATIONS = [
     Mutation(
         "a waiter does not load the migration graph while another process holds the lock",
         "dbinit/initializer.py",
-        "if not self.database_missing and not self._held_by_another():",
+        "if not self.database_missing and not held_by_another_process(self.connection):",
         "if not self.database_missing:",
         ("tests/test_concurrency.py::test_a_waiter_loads_no_migration_graph_while_another_process_holds_the_lock",),
     ),
