@@ -473,8 +473,8 @@ POSTGRES_NAME = r"[0-9a-f]{24}(_seed_[0-9a-f]+)?"  # after DBINIT_TEMPLATE_PREFI
 
 def _lineage(parts: dict) -> tuple:
     """What makes templates stand in for one another over time: the same engine, alias and schema
-    settings. Another migration set or Django version of them is older history; anything else (another
-    alias, other settings, another project sharing the place) is left alone."""
+    settings. Another migration set or Django version of them is older history; a template of another
+    alias or other schema settings is left alone."""
     return parts.get("engine"), parts.get("alias"), parts.get("settings")
 
 
@@ -488,10 +488,10 @@ def outdated(found: list[tuple[object, dict, float]], fp) -> list:
     newest: dict[str, float] = {}  # digest -> when its newest template was built
     for _, stamp, built in found:
         digest = stamp.get("digest")
-        if digest and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):
+        if isinstance(digest, str) and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):
             newest[digest] = max(built, newest.get(digest, built))
     removed = set(sorted(newest, key=newest.__getitem__, reverse=True)[keep - 1:])
-    return [what for what, stamp, _ in found if stamp.get("digest") in removed]
+    return [what for what, stamp, _ in found if isinstance(stamp.get("digest"), str) and stamp["digest"] in removed]
 
 
 def _prune_sqlite(fp, use: TemplateUse) -> None:
@@ -523,16 +523,22 @@ def _prune_postgres(connection, cursor, fp, use: TemplateUse) -> None:
     qn = connection.ops.quote_name
     prefix = settings.DBINIT_TEMPLATE_PREFIX
     name = re.compile(re.escape(prefix) + POSTGRES_NAME)
-    cursor.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
-                   "WHERE starts_with(datname, %s) AND NOT datallowconn", [prefix])
+    try:
+        cursor.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                       "WHERE starts_with(datname, %s) AND NOT datallowconn", [prefix])
+        listed = cursor.fetchall()
+    except DatabaseError as exc:  # bookkeeping: the template just built is used all the same
+        logger.info("Older templates not looked for (%s)", exc)
+        return
     found = []
-    for datname, comment in cursor.fetchall():
+    for datname, comment in listed:
         try:
             stamp = json.loads(comment or "")
-        except ValueError:
+            built = float(stamp.get("built") or 0)
+        except (ValueError, TypeError, AttributeError):  # not a stamp dbinit wrote: not dbinit's to drop
             continue
-        if name.fullmatch(datname) and isinstance(stamp, dict):
-            found.append((datname, stamp, float(stamp.get("built") or 0)))
+        if name.fullmatch(datname):
+            found.append((datname, stamp, built))
     for datname in outdated(found, fp):
         try:
             # No FORCE: nobody can connect to a template; a clone still copying it is waited for.

@@ -345,7 +345,8 @@ def test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE
                                                                                     keep):
     """A new migration set's template removes the templates of the same engine, alias and schema settings
     whose migration sets are not among the DBINIT_TEMPLATE_KEEP newest (the new one counted); another
-    alias's templates, and anything dbinit did not name, are left alone. 0 keeps every one."""
+    alias's templates, anything dbinit did not name and stamps dbinit did not write are left alone.
+    0 keeps every one."""
     env = {**templates, "DBINIT_TEMPLATE_KEEP": keep}
     first, second = new_db(engine, tmp_path, "first"), new_db(engine, tmp_path, "second")
     try:
@@ -357,7 +358,10 @@ def test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE
         other_alias = add_older_set(engine, templates, start, "other-alias", 5000, {"alias": "replica"})
         by_hand = add_older_set(engine, templates, start, "by-hand", 9000, name="kept-by-hand.sqlite3"
                                 if engine == "sqlite" else templates["DBINIT_TEMPLATE_PREFIX"] + "by_hand")
-        assert all(len(names) == 2 for names in [*older.values(), other_alias]) and len(by_hand) == 1
+        # Named as dbinit names them, stamped with what dbinit never writes: not judged, left alone.
+        odd_stamp = add_older_set(engine, templates, start, "odd-stamp", 8000,
+                                  {"digest": ["not", "a", "digest"], "built": "soon"})
+        assert all(len(names) == 2 for names in [*older.values(), other_alias, odd_stamp]) and len(by_hand) == 1
         remove_templates(engine, templates, current)  # the next initdb builds the current set's again
 
         result = initdb(second, env)
@@ -366,7 +370,8 @@ def test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE
         removed = older["old1"] + older["old2"] if keep == "2" else []
         assert sorted(Path(p).name for p in detail["templates_removed"]) == sorted(removed)
         assert template_names(engine, templates) == sorted(
-            set(current + [n for names in older.values() for n in names] + other_alias + by_hand) - set(removed))
+            set(current + [n for names in older.values() for n in names] + other_alias + by_hand + odd_stamp)
+            - set(removed))
         assert objects(second) == objects(first) and rows(second) == rows(first)
     finally:
         first.drop()

@@ -194,8 +194,8 @@ MUTATIONS = [
     Mutation(
         "only the templates of the same engine, alias and schema settings are removed as older history",
         "dbinit/templates.py",
-        "if digest and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):",
-        "if digest and digest != fp.digest:",
+        "if isinstance(digest, str) and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):",
+        "if isinstance(digest, str) and digest != fp.digest:",
         ("tests/test_templates.py::test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE_KEEP",),
     ),
     Mutation(
