@@ -457,7 +457,16 @@ def create_postgres_database(alias="default", seed: Seed | None = None) -> tuple
     from . import database
 
     template, use = _postgres_template(connections[alias], seed) if enabled() else (None, TemplateUse())
-    created = database.create_postgres_database(alias, template=template)
+    try:
+        created = database.create_postgres_database(alias, template=template)
+    except DbinitError as exc:
+        if template is None:
+            raise
+        # Not cloned: removed a moment ago as an older migration set by another checkout's initdb,
+        # or held open by a session. The normal path, as without a template (its own errors stand).
+        logger.info("Template %s not cloned (%s); migrating normally", template, exc.message)
+        template, use = None, TemplateUse(ignored=use.ignored)
+        created = database.create_postgres_database(alias)
     if created and template:
         use.source = template
     else:

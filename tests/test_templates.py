@@ -376,3 +376,30 @@ def test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE
     finally:
         first.drop()
         second.drop()
+
+
+@pytest.mark.postgresql_only
+def test_a_template_that_cannot_be_cloned_leaves_the_normal_path(tmp_path, templates):
+    """A template found valid but not cloned: here another role's, on a shared server (a role with CREATEDB
+    may create databases, not copy one it does not own); also a template another checkout's initdb removed
+    a moment before as an older migration set. initdb migrates the new database as without templates
+    (before: E013, "permission denied to copy database")."""
+    import uuid
+
+    first, second = new_db("postgresql", tmp_path, "first"), new_db("postgresql", tmp_path, "second")
+    server, role = postgres_server_url(), f"dbinit_creator_{uuid.uuid4().hex[:8]}"
+    try:
+        initdb(first, templates)  # the templates belong to the test server's role
+        server_query(server, f'CREATE ROLE "{role}" LOGIN CREATEDB')
+        as_role = second.url.replace("//root@", f"//{role}@", 1)
+        assert as_role != second.url
+        result = initdb(second, {**templates, "DATABASE_URL": as_role})
+        assert result["database"]["detail"]["template"] is None
+        assert result["migrate"]["created"] == len(second.applied_migrations()) > 0
+        assert second.scalar("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()") \
+            == role
+        assert objects(second) == objects(first) and rows(second) == rows(first)
+    finally:
+        first.drop()
+        second.drop()
+        server_query(server, f'DROP ROLE IF EXISTS "{role}"')
