@@ -84,13 +84,21 @@ def table(results: list[Result]) -> str:
     return "\n".join([line(COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
+def _keys(rows) -> str:
+    """``2, 6, 7 and 8``: the keys of ``rows``."""
+    keys = [c.key for c in rows]
+    return ", ".join(keys[:-1]) + " and " + keys[-1] if len(keys) > 1 else "".join(keys)
+
+
 def machine(pg_version: str | None, args) -> str:
+    fine = _keys(c for c in COMPARISONS if c.fine)
+    concurrent = _keys(c for c in COMPARISONS if c.concurrent)
     return (f"Machine: nproc {os.cpu_count()}, {platform.machine()}, Python {platform.python_version()}, "
             f"SQLite {sqlite3.sqlite_version}, PostgreSQL {pg_version or 'not used'}, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {args.runs} runs per side "
-            f"({args.runs * FINE_RUNS} for comparisons 2, 6, 7 and 8, {args.concurrent_runs} for 5 and 13), "
+            f"({args.runs * FINE_RUNS} for comparisons {fine}, {args.concurrent_runs} for {concurrent}), "
             "medians of wall time; \"paired\": the median of A_i/B_i over back-to-back runs, the figure "
-            "judged for comparisons 2, 6, 7 and 8.")
+            f"judged for comparisons {fine}.")
 
 
 def parse_args(argv=None):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dbinit.fingerprint import KEY
 from tests.support.databases import ScratchDatabase, drop_databases_named, manage, postgres_server_url, server_query
 from tests.support.identity import objects, rows
 
@@ -112,9 +113,9 @@ def corrupt(engine, templates, how):
             if how == "unreadable":
                 value = "not a fingerprint"
             else:
-                value = json.loads(db.scalar("SELECT value FROM dbinit_metadata WHERE key = 'migration_fingerprint'"))
+                value = json.loads(db.scalar(f"SELECT value FROM dbinit_metadata WHERE key = '{KEY}'"))
                 value = json.dumps({**value, **how})
-            db.execute("UPDATE dbinit_metadata SET value = '" + value + "' WHERE key = 'migration_fingerprint'")
+            db.execute("UPDATE dbinit_metadata SET value = '" + value + f"' WHERE key = '{KEY}'")
         return
     server = postgres_server_url()
     found = server_query(server, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
@@ -288,7 +289,7 @@ def test_resetdb_makes_the_new_database_from_the_template(engine, tmp_path, temp
 OLDER = {"old1": 3000, "old2": 2000, "old3": 1000}  # a migration set of this lineage -> built this long ago (s)
 
 
-def current_templates(engine, templates, start) -> list[tuple[str, dict | None]]:
+def current_templates(engine, templates, start) -> list[tuple[str, dict]]:
     """(name, stamp) of this test's templates whose name (after the prefix) starts with ``start``."""
     if engine == "sqlite":
         found = []
@@ -301,8 +302,6 @@ def current_templates(engine, templates, start) -> list[tuple[str, dict | None]]
                                "WHERE starts_with(datname, %s) ORDER BY 1",
         [templates["DBINIT_TEMPLATE_PREFIX"] + start])]
 
-
-KEY = "migration_fingerprint"
 
 
 def add_older_set(engine, templates, start, tag, seconds_ago, changes=None, name=None) -> list[str]:
