@@ -102,14 +102,11 @@ class HealthReport:
                 "checks": [f.as_dict() for f in self.findings]}
 
 
-UNASKED = object()  # HealthContext's server_read_only when the caller did not ask the server
-
-
 class HealthContext:
     """What the checks share for one database: the connection and one migration loader."""
 
     def __init__(self, alias="default", connect_timeout=0.0, hash_passwords=False, trust_fingerprint=False,
-                 server_read_only=UNASKED):
+                 read_only_answer=None):
         self.alias = alias
         self.connect_timeout = connect_timeout
         # Commands and start-up may hash the well-known password (once per hash value);
@@ -120,9 +117,8 @@ class HealthContext:
         # Why dbinit must not write here (replica), from the settings; the server adds its own.
         self.read_only = routing.configured_read_only_reason(alias) if alias in settings.DATABASES else None
         # What the server said of itself when the caller just asked it (start-up): not asked again.
-        self.server_asked = server_read_only is not UNASKED
-        if self.server_asked:
-            self.read_only = self.read_only or server_read_only
+        reason, self.server_asked = read_only_answer or (None, False)
+        self.read_only = self.read_only or reason
 
     @property
     def connection(self):
@@ -578,19 +574,19 @@ CONFIGURATION_CHECKS = [n for n, (_, needs_db) in CHECKS.items() if not needs_db
 
 
 def run(alias="default", *, only=None, include_config=True, connect_timeout=0.0,
-        hash_passwords=False, trust_fingerprint=False, server_read_only=UNASKED) -> HealthReport:
+        hash_passwords=False, trust_fingerprint=False, read_only_answer=None) -> HealthReport:
     """Run the checks (``only`` names a subset) against ``alias`` and collect a report.
 
     ``hash_passwords``: whether the seed check may hash the well-known password against an
     admin's hash not checked before (commands, start-up); the probe leaves it off.
     ``trust_fingerprint``: when the migration set is as last verified (:mod:`dbinit.fingerprint`),
     the migrations check says so without loading the graph (start-up and readiness probes).
-    ``server_read_only``: the server's own answer (:func:`routing.read_only_answer`) when the
-    caller just asked it; the connectivity check then does not ask again.
+    ``read_only_answer``: :func:`routing.read_only_answer`'s ``(reason, asked)`` when the caller
+    just asked; when the server answered, the connectivity check does not ask it again.
     """
     start = time.perf_counter()
     ctx = HealthContext(alias, connect_timeout=connect_timeout, hash_passwords=hash_passwords,
-                        trust_fingerprint=trust_fingerprint, server_read_only=server_read_only)
+                        trust_fingerprint=trust_fingerprint, read_only_answer=read_only_answer)
     settings_dict = connections.settings[alias] if alias in connections.settings else {}
     report = HealthReport(database=describe_database(settings_dict, alias).as_dict())
     names = list(only or CHECKS)

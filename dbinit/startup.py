@@ -48,10 +48,9 @@ def run(alias=None, server="wsgi") -> None:
     start = time.perf_counter()
     for name in todo:
         began = time.perf_counter()
-        read_only, asked = routing.read_only_answer(name)
         # The checks below reuse the server's answer instead of asking it again.
-        answer = {"server_read_only": read_only} if asked else {}
-        if read_only:
+        answer = routing.read_only_answer(name)
+        if answer[0]:
             # A replica (declared, or a read-only server): reachability and lag only.
             what = f"reachable (read-only, {_reachable(name, answer)})"
         elif mode == "init":
@@ -85,7 +84,7 @@ def _reachable(alias, answer) -> str:
     from . import health
 
     report = health.run(alias, only=["connectivity", "replication"], include_config=False,
-                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, **answer)
+                        connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, read_only_answer=answer)
     problems = report.problems("error")
     if problems:
         raise _critical(errors.C001, problems[0].id, problems[0].message, problems[0].hint)
@@ -138,7 +137,7 @@ def _check(alias, server, answer):
     # database that is still starting.
     report = health.run(alias, only=["migrations", "schema", "seed"], include_config=False,
                         connect_timeout=settings.DBINIT_CONNECT_TIMEOUT, hash_passwords=True,
-                        trust_fingerprint=True, **answer)
+                        trust_fingerprint=True, read_only_answer=answer)
     for name in ("connectivity", "migrations", "schema", "seed"):
         findings = [f for f in report.findings if f.check == name]
         blocking = [f for f in findings if f.level_number >= 40 or f.id in BLOCKING_WARNINGS]
