@@ -97,7 +97,7 @@ class TemplateUse:
     seeded: bool = False  # the template held initdb's seed (the admin and role groups) as well
     snapshot: str = ""  # ... by loading this committed snapshot instead of migrating
     ignored: list[DbinitError] = field(default_factory=list)  # I017/I018: found, not used, why
-    removed: list[str] = field(default_factory=list)  # older migration sets' templates removed (DBINIT_TEMPLATE_KEEP)
+    removed: list[str] = field(default_factory=list)  # older templates removed (DBINIT_TEMPLATE_KEEP)
 
     @property
     def used(self) -> bool:
@@ -110,7 +110,7 @@ class TemplateUse:
                          + (f" (loaded from snapshot {self.snapshot})" if self.snapshot else ""))
         parts += [f"{e.code} {e.message}" for e in self.ignored]
         if self.removed:
-            parts.append(f"removed {len(self.removed)} template(s) of older migration sets (DBINIT_TEMPLATE_KEEP)")
+            parts.append(f"removed {len(self.removed)} older template(s) (DBINIT_TEMPLATE_KEEP)")
         return "; ".join(parts)
 
     def as_dict(self) -> dict:

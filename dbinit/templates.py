@@ -23,8 +23,9 @@ columns, indexes, constraints, sequences, ``django_migrations`` rows, content
 types, permissions and reference rows (tests/test_templates.py compares them).
 
 A bounded number: building a template removes the templates of older migration sets of the same
-engine, alias and schema settings beyond the ``DBINIT_TEMPLATE_KEEP`` most recently built (see
-:func:`outdated`); only what dbinit names is ever removed.
+engine, alias and schema settings beyond the ``DBINIT_TEMPLATE_KEEP`` most recently built, and of
+each kept set the seeded templates beyond as many (see :func:`outdated`); only what dbinit names is
+ever removed.
 
 Seeded templates: outside production, when initdb seeds the admin with the
 well-known development password (``admin123``, public anyway), a second
@@ -487,34 +488,47 @@ def _lineage(parts: dict) -> tuple:
     return parts.get("engine"), parts.get("alias"), parts.get("settings")
 
 
-def outdated(found: list[tuple[object, dict, float]], fp) -> list:
-    """Of ``found`` (a place's templates: what names it, its stamp, when it was built), the ones to
-    remove now that ``fp``'s was built: those of ``fp``'s lineage whose migration set is not among the
-    ``DBINIT_TEMPLATE_KEEP`` newest (``fp``'s own counted first and always kept; 0 keeps every one)."""
+def outdated(found: list[tuple[object, dict, float, bool]], fp) -> list:
+    """Of ``found`` (a place's templates: what names it, its stamp, when it was built, whether its name
+    says it is seeded), the ones to
+    remove now that one of ``fp``'s was built, ``DBINIT_TEMPLATE_KEEP`` (0 keeps every one) applied twice:
+
+    * the migration sets of ``fp``'s lineage beyond the newest (``fp``'s own counted first and always kept);
+    * of each kept set, the seeded templates beyond the newest: each holds one seed (admin address,
+      environment, hasher, the seed code's source), and a change of seed code makes another.
+    """
     keep = settings.DBINIT_TEMPLATE_KEEP
     if not keep:
         return []
+    ours = [(what, stamp, built, seed) for what, stamp, built, seed in found
+            if isinstance(stamp.get("digest"), str) and _lineage(stamp) == _lineage(fp.parts)]
     newest: dict[str, float] = {}  # digest -> when its newest template was built
-    for _, stamp, built in found:
-        digest = stamp.get("digest")
-        if isinstance(digest, str) and digest != fp.digest and _lineage(stamp) == _lineage(fp.parts):
-            newest[digest] = max(built, newest.get(digest, built))
+    for _, stamp, built, _ in ours:
+        if stamp["digest"] != fp.digest:
+            newest[stamp["digest"]] = max(built, newest.get(stamp["digest"], built))
     removed = set(sorted(newest, key=newest.__getitem__, reverse=True)[keep - 1:])
-    return [what for what, stamp, _ in found if isinstance(stamp.get("digest"), str) and stamp["digest"] in removed]
+    seeded: dict[str, list] = {}  # a kept digest -> its seeded templates, (built, what)
+    for what, stamp, built, seed in ours:
+        if seed and stamp["digest"] not in removed:
+            seeded.setdefault(stamp["digest"], []).append((built, what))
+    return [what for what, stamp, _, _ in ours if stamp["digest"] in removed] + [
+        what for variants in seeded.values()
+        for _, what in sorted(variants, key=lambda v: v[0], reverse=True)[keep:]]
 
 
 def _prune_sqlite(fp, use: TemplateUse) -> None:
     """Remove the template files of ``fp``'s lineage beyond the kept migration sets (by file time)."""
     found = []
     for path in template_dir().glob("*.sqlite3"):
-        if not SQLITE_NAME.fullmatch(path.name):
+        named = SQLITE_NAME.fullmatch(path.name)
+        if not named:
             continue
         try:
             stamp, built = read_sqlite_stamp(path), path.stat().st_mtime
         except (sqlite3.DatabaseError, ValueError, OSError):
             continue  # unreadable: judged, and replaced, when its own migration set comes back
         if isinstance(stamp, dict):
-            found.append((path, stamp, built))
+            found.append((path, stamp, built, bool(named.group(1))))
     for path in outdated(found, fp):
         try:
             path.unlink()  # a process copying from it keeps reading its open file
@@ -546,8 +560,9 @@ def _prune_postgres(connection, cursor, fp, use: TemplateUse) -> None:
             built = float(stamp.get("built") or 0)
         except (ValueError, TypeError, AttributeError):  # not a stamp dbinit wrote: not dbinit's to drop
             continue
-        if name.fullmatch(datname):
-            found.append((datname, stamp, built))
+        named = name.fullmatch(datname)
+        if named:
+            found.append((datname, stamp, built, bool(named.group(1))))
     for datname in outdated(found, fp):
         try:
             # No FORCE: nobody can connect to a template; a clone still copying it is waited for.

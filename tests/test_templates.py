@@ -377,6 +377,60 @@ def test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE
         second.drop()
 
 
+def add_older_seed(engine, templates, seeded, key, seconds_ago, changes=None) -> str:
+    """Copy the seeded template ``seeded`` as the same migration set's template of another seed ``key``
+    (10 hex digits, as dbinit's), built ``seconds_ago``, named as dbinit would name it. Returns its name."""
+    start = seeded.removesuffix(".sqlite3") if engine == "sqlite" else seeded[len(templates["DBINIT_TEMPLATE_PREFIX"]):]
+    stamp = dict(current_templates(engine, templates, start)[0][1])
+    built = time.time() - seconds_ago
+    stamp = json.dumps({**stamp, "seed": key, "built": built, **(changes or {})})
+    if engine == "sqlite":
+        folder = Path(templates["DBINIT_TEMPLATE_DIR"])
+        target = folder / (seeded[:seeded.index("-seed-")] + f"-seed-{key}.sqlite3")
+        shutil.copyfile(folder / seeded, target)
+        ScratchDatabase("sqlite", f"sqlite:///{target}", path=target).execute(
+            f"UPDATE dbinit_metadata SET value = '{stamp}' WHERE key = '{KEY}'")
+        os.utime(target, (built, built))
+        return target.name
+    target, server = seeded[:seeded.index("_seed_")] + f"_seed_{key}", postgres_server_url()
+    server_query(server, f'CREATE DATABASE "{target}" TEMPLATE "{seeded}"')
+    server_query(server, f"COMMENT ON DATABASE \"{target}\" IS '{stamp}'")
+    server_query(server, f'ALTER DATABASE "{target}" ALLOW_CONNECTIONS false')
+    return target
+
+
+@pytest.mark.parametrize("keep", ["2", "0"])
+def test_building_a_seeded_template_keeps_the_newest_seeds_of_its_migration_set(engine, tmp_path, templates, keep):
+    """Seeded templates of one migration set (one per seed: admin address, environment, hasher, the seed
+    code's source) are bounded too: building one removes that set's seeded templates beyond the
+    DBINIT_TEMPLATE_KEEP newest (the new one counted); the base template and another alias's seeded
+    templates stay. 0 keeps every one."""
+    env = {**templates, "DBINIT_TEMPLATE_KEEP": keep}
+    first, second = new_db(engine, tmp_path, "first"), new_db(engine, tmp_path, "second")
+    try:
+        initdb(first, env)
+        current = template_names(engine, templates)
+        seeded = [name for name in current if "seed" in name]
+        assert len(current) == 2 and len(seeded) == 1  # the base template and the seeded one
+        older = {ago: add_older_seed(engine, templates, seeded[0], key, ago)
+                 for key, ago in (("a1a1a1a1a1", 3000), ("b2b2b2b2b2", 2000), ("c3c3c3c3c3", 1000))}
+        other_alias = add_older_seed(engine, templates, seeded[0], "d4d4d4d4d4", 4000, {"alias": "replica"})
+        remove_templates(engine, templates, seeded)  # the next initdb builds this seed's template again
+
+        result = initdb(second, env)
+        detail = result["database"]["detail"]
+        assert detail["template_built"] is True and detail["template_seeded"] is True
+        removed = [older[3000], older[2000]] if keep == "2" else []
+        assert sorted(Path(p).name for p in detail["templates_removed"]) == sorted(removed)
+        assert template_names(engine, templates) == sorted(set(current + list(older.values()) + [other_alias])
+                                                           - set(removed))
+        assert objects(second) == objects(first) and rows(second) == rows(first)
+        assert admin_logs_in_with(second, "admin123")
+    finally:
+        first.drop()
+        second.drop()
+
+
 @pytest.mark.postgresql_only
 def test_a_template_that_cannot_be_cloned_leaves_the_normal_path(tmp_path, templates):
     """A template found valid but not cloned: here another role's, on a shared server (a role with CREATEDB
