@@ -106,7 +106,8 @@ def parse_args(argv=None):
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each side (default 7)")
     parser.add_argument("--quick", action="store_true", help="3 runs of each side")
     parser.add_argument("--concurrent-runs", type=int, default=None,
-                        help="timed runs of each side of comparisons 5 and 13 (default 3, at most --runs)")
+                        help=f"timed runs of each side of comparisons "
+                             f"{_keys(c for c in COMPARISONS if c.concurrent)} (default 3, at most --runs)")
     parser.add_argument("--processes", type=int, default=32, help="concurrent initdb processes (default 32)")
     parser.add_argument("--only", default=",".join(c.key for c in COMPARISONS),
                         help="comparisons to run, e.g. 1,3 (default all)")
@@ -167,7 +168,10 @@ def main(argv=None) -> int:
                 results.append(Result(comparison.key, "needs PostgreSQL", None,
                                       error="skipped: PostgreSQL not reachable"))
                 continue
-            results.append(run(comparison, ctx))
+            try:
+                results.append(run(comparison, ctx))
+            finally:
+                ctx.drop_finished()
     finally:
         ctx.cleanup()
     total = time.perf_counter() - started
