@@ -48,7 +48,8 @@ def run(alias=None, server="wsgi") -> None:
     start = time.perf_counter()
     for name in todo:
         began = time.perf_counter()
-        # The checks below reuse the server's answer instead of asking it again.
+        # (why not to write here, whether the server answered): the checks below reuse the
+        # server's answer instead of asking it again.
         answer = routing.read_only_answer(name)
         if answer[0]:
             # A replica (declared, or a read-only server): reachability and lag only.

@@ -490,12 +490,13 @@ def _lineage(parts: dict) -> tuple:
 
 def outdated(found: list[tuple[object, dict, float, bool]], fp) -> list:
     """Of ``found`` (a place's templates: what names it, its stamp, when it was built, whether its name
-    says it is seeded), the ones to
-    remove now that one of ``fp``'s was built, ``DBINIT_TEMPLATE_KEEP`` (0 keeps every one) applied twice:
+    says it is seeded), the ones to remove now that one of ``fp``'s was built. ``DBINIT_TEMPLATE_KEEP``
+    (0 keeps every one) bounds two things, in ``fp``'s lineage only:
 
-    * the migration sets of ``fp``'s lineage beyond the newest (``fp``'s own counted first and always kept);
-    * of each kept set, the seeded templates beyond the newest: each holds one seed (admin address,
-      environment, hasher, the seed code's source), and a change of seed code makes another.
+    * the migration sets: beyond the newest, every template goes (``fp``'s set is counted first and kept);
+    * the seeded templates of each kept set: beyond the newest, they go (each holds one seed: admin
+      address, environment, hasher, the seed code's source; a change of seed code makes another).
+      The base template of a kept set always stays.
     """
     keep = settings.DBINIT_TEMPLATE_KEEP
     if not keep:
@@ -517,7 +518,7 @@ def outdated(found: list[tuple[object, dict, float, bool]], fp) -> list:
 
 
 def _prune_sqlite(fp, use: TemplateUse) -> None:
-    """Remove the template files of ``fp``'s lineage beyond the kept migration sets (by file time)."""
+    """Remove the template files :func:`outdated` names (built when: the file's time)."""
     found = []
     for path in template_dir().glob("*.sqlite3"):
         named = SQLITE_NAME.fullmatch(path.name)
@@ -541,8 +542,8 @@ def _prune_sqlite(fp, use: TemplateUse) -> None:
 
 
 def _prune_postgres(connection, cursor, fp, use: TemplateUse) -> None:
-    """Drop the template databases of ``fp``'s lineage beyond the kept migration sets (by their stamp's
-    build time; an older dbinit's stamp has none and counts as oldest). Call holding BUILD_LOCK_KEY."""
+    """Drop the template databases :func:`outdated` names (built when: their stamp's build time; an older
+    dbinit's stamp has none and counts as oldest). Call holding BUILD_LOCK_KEY."""
     qn = connection.ops.quote_name
     prefix = settings.DBINIT_TEMPLATE_PREFIX
     name = re.compile(re.escape(prefix) + POSTGRES_NAME)
