@@ -178,9 +178,9 @@ class Context:
     def pg_drop(self, db: ScratchDatabase):
         """Drop ``db`` when the comparison ends (:meth:`drop_finished`), not between its timed runs.
 
-        On a disk that discards freed blocks at once (this VM's ext4 is mounted ``discard``), a
-        ``DROP DATABASE`` slowed the next ``CREATE DATABASE ... TEMPLATE`` from about 60 ms to 0.5
-        to 0.7 s: dropping the previous side's database timed its clean-up in the next side.
+        On this VM (ext4 mounted ``discard``), a ``DROP DATABASE`` slowed the next ``CREATE DATABASE
+        ... TEMPLATE`` from about 60 ms to 0.5 to 0.7 s: dropping the previous side's database timed
+        its clean-up in the next side.
         """
         self._finished.append(db)
 
