@@ -23,8 +23,11 @@ WEAK = "qwertyuiop"  # in Django's list of common passwords
 STRONG = "Prompted-Str0ng-Pw-58"
 PROMPT = f"Password for the admin {ADMIN}"
 # Run by the child before manage.py: the pseudo-terminal becomes the controlling terminal of its
-# new session (start_new_session), as a login shell's terminal is.
-TAKE_TERMINAL = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+# new session (start_new_session), as a login shell's terminal is, and Ctrl-C interrupts as it does
+# there: a test run started in the background of a non-interactive shell (`make test &`) inherits
+# SIGINT ignored, and Python leaves an ignored SIGINT ignored, so Ctrl-C would do nothing.
+TAKE_TERMINAL = ("import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                 "signal.signal(signal.SIGINT, signal.SIG_DFL); "
                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
 
 
