@@ -212,14 +212,19 @@ class Context:
         connects (comparisons 7 and 8's check) paid it and a side that does not (``off``) did not.
         """
         def side():
-            db = self.pg_new()
-            db.clone_from(template)
-            db.scalar("SELECT count(*) FROM pg_class")
+            db = self.pg_copy(template)
             try:
                 return timed(cmds, child_env(db.url, **extra_env))
             finally:
                 self.pg_drop(db)
         return side
+
+    def pg_copy(self, template: ScratchDatabase) -> ScratchDatabase:
+        """A new copy of ``template``, connected to once (see :meth:`pg_side`)."""
+        db = self.pg_new()
+        db.clone_from(template)
+        db.scalar("SELECT count(*) FROM pg_class")
+        return db
 
     def big_database(self) -> ScratchDatabase:
         """``dbinit_bench_1m``: initialised plus 1,000,000 users; built once, reused while it matches."""
@@ -345,9 +350,7 @@ def concurrent_initdb_postgres(ctx: Context, result: Result) -> Sides:
         """The same n processes at once with nothing to race for: n no-op initdb on an initialised
         database (no creation, no lock, no waiting). What the machine itself adds when n
         processes share its cores, measured beside each race."""
-        db = ctx.pg_new()
-        db.clone_from(template)
-        db.scalar("SELECT count(*) FROM pg_class")  # as pg_side: the relation-cache file built untimed
+        db = ctx.pg_copy(template)
         try:
             timing, codes = timed_concurrent(cmd, child_env(db.url), n)
             result.exit_codes.update(codes)
@@ -359,7 +362,6 @@ def concurrent_initdb_postgres(ctx: Context, result: Result) -> Sides:
         for timing in (noop(), noop()):
             tallies["noop_cpu"].append(timing.cpu)
             tallies["noop_wall"].append(timing.wall)
-        result.noop_cpu = statistics.median(tallies["noop_cpu"])
         tallies["control"].append(control())
         log(f"    control, {n} no-op initdb at once: {tallies['control'][-1].wall:.2f} s")
         db = ctx.pg_new()  # not created: the processes race to create it
@@ -387,8 +389,8 @@ def concurrent_initdb_postgres(ctx: Context, result: Result) -> Sides:
 def concurrent_initdb_report(ctx: Context, result: Result):
     n, facts = ctx.args.processes, ctx.facts
     cores = os.cpu_count() or 1
-    noop_cpu, one = result.noop_cpu, result.median(result.b)
     cpus = result.tallies["noop_cpu"]
+    noop_cpu, one = statistics.median(cpus), result.median(result.b)
     # No schedule can beat one initdb plus the other n-1 processes' CPU spread over the cores.
     floor = one + (n - 1) * noop_cpu / cores
     wall = result.median(result.a)

@@ -153,7 +153,6 @@ class Result:
     failed: bool = False
     problems: list[str] = field(default_factory=list)  # a target None comparison is met when empty
     exit_codes: collections.Counter = field(default_factory=collections.Counter)
-    noop_cpu: float = 0.0  # comparison 5: a no-op initdb's CPU seconds, for the floor
     detail: str = ""  # shown after the title in the table (e.g. comparison 14's locked counts)
     tallies: dict = field(default_factory=dict)  # a comparison's own per-run figures, for its report
     notes: list[str] = field(default_factory=list)
