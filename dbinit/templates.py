@@ -52,6 +52,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -201,11 +202,12 @@ def sqlite_template(fp, seed: Seed | None = None) -> Path:
     return template_dir() / (f"{fp.digest[:32]}-f{FORMAT}" + (f"-seed-{seed.key}" if seed else "") + ".sqlite3")
 
 
-def read_sqlite_stamp(path: Path) -> dict | None:
-    """The fingerprint stamped in an SQLite template; raises sqlite3.DatabaseError for a damaged file."""
+def read_sqlite_stamp(path: Path, verify=True) -> dict | None:
+    """The fingerprint stamped in an SQLite template; raises sqlite3.DatabaseError for a damaged file
+    (``verify``: every page checked first, as before a copy; pruning reads the stamp alone)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0] if verify else "ok"
         if check != "ok":
             raise sqlite3.DatabaseError(check)
         row = conn.execute("SELECT value FROM dbinit_metadata WHERE key = ?", [fingerprints.KEY]).fetchone()
@@ -461,10 +463,11 @@ def create_postgres_database(alias="default", seed: Seed | None = None) -> tuple
     try:
         created = database.create_postgres_database(alias, template=template)
     except DbinitError as exc:
-        if template is None:
+        if template is None or exc.code != errors.E013.id:  # a server not reached: the same again without
             raise
-        # Not cloned: removed a moment ago as an older migration set by another checkout's initdb,
-        # or held open by a session. The normal path, as without a template (its own errors stand).
+        # The CREATE was refused: the template removed a moment ago as an older migration set by another
+        # checkout's initdb, another role's, or held open by a session. The normal path, as without a
+        # template (its own errors stand).
         logger.info("Template %s not cloned (%s); migrating normally", template, exc.message)
         template, use = None, TemplateUse(ignored=use.ignored)
         created = database.create_postgres_database(alias)
@@ -488,9 +491,18 @@ def _lineage(parts: dict) -> tuple:
     return parts.get("engine"), parts.get("alias"), parts.get("settings")
 
 
-def outdated(found: list[tuple[object, dict, float, bool]], fp) -> list:
-    """Of ``found`` (a place's templates: what names it, its stamp, when it was built, whether its name
-    says it is seeded), the ones to remove now that one of ``fp``'s was built. ``DBINIT_TEMPLATE_KEEP``
+class Found(NamedTuple):
+    """A template pruning found: what names it (a path, a database name), its stamp, when it was
+    built, whether its name says it is seeded."""
+
+    what: object
+    stamp: dict
+    built: float
+    seeded: bool
+
+
+def outdated(found: list[Found], fp) -> list:
+    """Of ``found`` (a place's templates), the ones to remove now that one of ``fp``'s was built. ``DBINIT_TEMPLATE_KEEP``
     (0 keeps every one) bounds two things, in ``fp``'s lineage only:
 
     * the migration sets: beyond the newest, every template goes (``fp``'s set is counted first and kept);
@@ -501,20 +513,18 @@ def outdated(found: list[tuple[object, dict, float, bool]], fp) -> list:
     keep = settings.DBINIT_TEMPLATE_KEEP
     if not keep:
         return []
-    ours = [(what, stamp, built, seed) for what, stamp, built, seed in found
-            if isinstance(stamp.get("digest"), str) and _lineage(stamp) == _lineage(fp.parts)]
+    ours = [f for f in found if isinstance(f.stamp.get("digest"), str) and _lineage(f.stamp) == _lineage(fp.parts)]
     newest: dict[str, float] = {}  # digest -> when its newest template was built
-    for _, stamp, built, _ in ours:
-        if stamp["digest"] != fp.digest:
-            newest[stamp["digest"]] = max(built, newest.get(stamp["digest"], built))
+    for f in ours:
+        if f.stamp["digest"] != fp.digest:
+            newest[f.stamp["digest"]] = max(f.built, newest.get(f.stamp["digest"], f.built))
     removed = set(sorted(newest, key=newest.__getitem__, reverse=True)[keep - 1:])
-    seeded: dict[str, list] = {}  # a kept digest -> its seeded templates, (built, what)
-    for what, stamp, built, seed in ours:
-        if seed and stamp["digest"] not in removed:
-            seeded.setdefault(stamp["digest"], []).append((built, what))
-    return [what for what, stamp, _, _ in ours if stamp["digest"] in removed] + [
-        what for variants in seeded.values()
-        for _, what in sorted(variants, key=lambda v: v[0], reverse=True)[keep:]]
+    seeded: dict[str, list[Found]] = {}  # a kept digest -> its seeded templates
+    for f in ours:
+        if f.seeded and f.stamp["digest"] not in removed:
+            seeded.setdefault(f.stamp["digest"], []).append(f)
+    return [f.what for f in ours if f.stamp["digest"] in removed] + [
+        f.what for variants in seeded.values() for f in sorted(variants, key=lambda f: f.built, reverse=True)[keep:]]
 
 
 def _prune_sqlite(fp, use: TemplateUse) -> None:
@@ -525,11 +535,11 @@ def _prune_sqlite(fp, use: TemplateUse) -> None:
         if not named:
             continue
         try:
-            stamp, built = read_sqlite_stamp(path), path.stat().st_mtime
+            stamp, built = read_sqlite_stamp(path, verify=False), path.stat().st_mtime
         except (sqlite3.DatabaseError, ValueError, OSError):
             continue  # unreadable: judged, and replaced, when its own migration set comes back
         if isinstance(stamp, dict):
-            found.append((path, stamp, built, bool(named.group(1))))
+            found.append(Found(path, stamp, built, bool(named.group(1))))
     for path in outdated(found, fp):
         try:
             path.unlink()  # a process copying from it keeps reading its open file
@@ -563,7 +573,7 @@ def _prune_postgres(connection, cursor, fp, use: TemplateUse) -> None:
             continue
         named = name.fullmatch(datname)
         if named:
-            found.append((datname, stamp, built, bool(named.group(1))))
+            found.append(Found(datname, stamp, built, bool(named.group(1))))
     for datname in outdated(found, fp):
         try:
             # No FORCE: nobody can connect to a template; a clone still copying it is waited for.

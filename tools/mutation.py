@@ -194,16 +194,16 @@ MUTATIONS = [
     Mutation(
         "only the templates of the same engine, alias and schema settings are removed as older history",
         "dbinit/templates.py",
-        "if isinstance(stamp.get(\"digest\"), str) and _lineage(stamp) == _lineage(fp.parts)]",
-        "if isinstance(stamp.get(\"digest\"), str)]",
+        "if isinstance(f.stamp.get(\"digest\"), str) and _lineage(f.stamp) == _lineage(fp.parts)]",
+        "if isinstance(f.stamp.get(\"digest\"), str)]",
         ("tests/test_templates.py::test_building_a_template_removes_older_migration_sets_beyond_DBINIT_TEMPLATE_KEEP",
          "tests/test_templates.py::test_building_a_seeded_template_keeps_the_newest_seeds_of_its_migration_set"),
     ),
     Mutation(
         "a kept migration set's seeded templates are bounded by DBINIT_TEMPLATE_KEEP too",
         "dbinit/templates.py",
-        "for _, what in sorted(variants, key=lambda v: v[0], reverse=True)[keep:]]",
-        "for _, what in sorted(variants, key=lambda v: v[0], reverse=True)[len(variants):]]",
+        "for f in sorted(variants, key=lambda f: f.built, reverse=True)[keep:]]",
+        "for f in sorted(variants, key=lambda f: f.built, reverse=True)[len(variants):]]",
         ("tests/test_templates.py::test_building_a_seeded_template_keeps_the_newest_seeds_of_its_migration_set",),
     ),
     Mutation(
