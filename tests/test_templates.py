@@ -304,31 +304,34 @@ def current_templates(engine, templates, start) -> list[tuple[str, dict]]:
 
 
 
+def copy_template(engine, templates, source, target, stamp: dict, built: float) -> str:
+    """Copy this test's template ``source`` as ``target`` (names as template_names gives them), stamped
+    ``stamp``; SQLite: the file's time is ``built``, as dbinit reads it (PostgreSQL: the stamp's). Returns ``target``."""
+    text = json.dumps(stamp)
+    if engine == "sqlite":
+        folder = Path(templates["DBINIT_TEMPLATE_DIR"])
+        shutil.copyfile(folder / source, folder / target)
+        ScratchDatabase("sqlite", f"sqlite:///{folder / target}", path=folder / target).execute(
+            f"UPDATE dbinit_metadata SET value = '{text}' WHERE key = '{KEY}'")
+        os.utime(folder / target, (built, built))
+        return target
+    server = postgres_server_url()
+    server_query(server, f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    server_query(server, f"COMMENT ON DATABASE \"{target}\" IS '{text}'")
+    server_query(server, f'ALTER DATABASE "{target}" ALLOW_CONNECTIONS false')
+    return target
+
+
 def add_older_set(engine, templates, start, tag, seconds_ago, changes=None, name=None) -> list[str]:
     """Copy the templates named ``start``... (the current migration set's base and seeded ones) as the
     templates of another migration set built ``seconds_ago``: a made-up digest in the stamp (and
     ``changes``), named as dbinit would name them (or only the first, as ``name``). Returns the new names."""
-    digest = hashlib.sha256(tag.encode()).hexdigest()
-    built = time.time() - seconds_ago
-    folder, prefix = Path(templates["DBINIT_TEMPLATE_DIR"]), templates["DBINIT_TEMPLATE_PREFIX"]
-    made = []
-    for current, stamp in current_templates(engine, templates, start)[:1 if name else None]:
-        stamp = json.dumps({**stamp, "digest": digest, "migrations": digest, "built": built, **(changes or {})})
-        if engine == "sqlite":
-            target = folder / (name or digest[:32] + current[32:])
-            shutil.copyfile(folder / current, target)
-            ScratchDatabase("sqlite", f"sqlite:///{target}", path=target).execute(
-                f"UPDATE dbinit_metadata SET value = '{stamp}' WHERE key = '{KEY}'")
-            os.utime(target, (built, built))  # SQLite: the file's time is when it was built
-            made.append(target.name)
-            continue
-        target = name or prefix + digest[:24] + current[len(prefix) + 24:]
-        server = postgres_server_url()
-        server_query(server, f'CREATE DATABASE "{target}" TEMPLATE "{current}"')
-        server_query(server, f"COMMENT ON DATABASE \"{target}\" IS '{stamp}'")
-        server_query(server, f'ALTER DATABASE "{target}" ALLOW_CONNECTIONS false')
-        made.append(target)
-    return made
+    digest, built = hashlib.sha256(tag.encode()).hexdigest(), time.time() - seconds_ago
+    prefix = "" if engine == "sqlite" else templates["DBINIT_TEMPLATE_PREFIX"]
+    width = 32 if engine == "sqlite" else 24  # the digest's part of a name
+    return [copy_template(engine, templates, current, name or prefix + digest[:width] + current[len(prefix) + width:],
+                          {**stamp, "digest": digest, "migrations": digest, "built": built, **(changes or {})}, built)
+            for current, stamp in current_templates(engine, templates, start)[:1 if name else None]]
 
 
 def remove_templates(engine, templates, names):
@@ -381,22 +384,12 @@ def add_older_seed(engine, templates, seeded, key, seconds_ago, changes=None) ->
     """Copy the seeded template ``seeded`` as the same migration set's template of another seed ``key``
     (10 hex digits, as dbinit's), built ``seconds_ago``, named as dbinit would name it. Returns its name."""
     start = seeded.removesuffix(".sqlite3") if engine == "sqlite" else seeded[len(templates["DBINIT_TEMPLATE_PREFIX"]):]
-    stamp = dict(current_templates(engine, templates, start)[0][1])
+    stamp = current_templates(engine, templates, start)[0][1]
+    target = (seeded[:seeded.index("-seed-")] + f"-seed-{key}.sqlite3" if engine == "sqlite"
+              else seeded[:seeded.index("_seed_")] + f"_seed_{key}")
     built = time.time() - seconds_ago
-    stamp = json.dumps({**stamp, "seed": key, "built": built, **(changes or {})})
-    if engine == "sqlite":
-        folder = Path(templates["DBINIT_TEMPLATE_DIR"])
-        target = folder / (seeded[:seeded.index("-seed-")] + f"-seed-{key}.sqlite3")
-        shutil.copyfile(folder / seeded, target)
-        ScratchDatabase("sqlite", f"sqlite:///{target}", path=target).execute(
-            f"UPDATE dbinit_metadata SET value = '{stamp}' WHERE key = '{KEY}'")
-        os.utime(target, (built, built))
-        return target.name
-    target, server = seeded[:seeded.index("_seed_")] + f"_seed_{key}", postgres_server_url()
-    server_query(server, f'CREATE DATABASE "{target}" TEMPLATE "{seeded}"')
-    server_query(server, f"COMMENT ON DATABASE \"{target}\" IS '{stamp}'")
-    server_query(server, f'ALTER DATABASE "{target}" ALLOW_CONNECTIONS false')
-    return target
+    return copy_template(engine, templates, seeded, target, {**stamp, "seed": key, "built": built, **(changes or {})},
+                         built)
 
 
 @pytest.mark.parametrize("keep", ["2", "0"])
